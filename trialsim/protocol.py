@@ -1,0 +1,409 @@
+"""The protocol: a TOML file parsed once, at the edge, into typed frozen objects.
+
+Nothing downstream of :func:`load_protocol` sees a raw dict. Every problem with a file
+raises :class:`~trialsim.errors.ProtocolError` naming the file, the key path and what is
+allowed, e.g. ``p.toml: arm[1].regimen.dose_miu must be > 0 (got -1).``
+
+A minimal protocol::
+
+    [trial]
+    name = "ld-il2-vs-placebo"
+    seed = 2020
+
+    [population]
+    n = 60
+    min_sledai = 8
+
+    [[arm]]
+    name = "placebo"
+
+    [[arm]]
+    name = "il2-1miu"
+    regimen = { dose_miu = 1.0, every_days = 2, on_days = 14, off_days = 14, cycles = 3 }
+
+    [visits]
+    weeks = [0, 2, 4, 8, 12, 16, 20, 24]
+
+    [endpoint]
+    primary = "sri4"
+    week = 24
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from trialsim.errors import ProtocolError
+
+Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)]
+
+
+class _Frozen(BaseModel):
+    """Base: immutable, unknown keys are errors, no coercion of str to numbers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+
+
+class TrialSpec(_Frozen):
+    """``[trial]``: identity and randomness of the simulation."""
+
+    name: Slug
+    seed: int = Field(default=0, ge=0)
+    replicates: int = Field(default=1, ge=1, le=1_000_000)
+
+
+class AgeRange(_Frozen):
+    """Inclusive age limits of the inclusion criteria, in years."""
+
+    min: float = Field(default=18, ge=12, le=90)
+    max: float = Field(default=65, ge=12, le=90)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AgeRange:
+        if self.min >= self.max:
+            raise ValueError(f"min must be < max (got min={self.min}, max={self.max})")
+        return self
+
+
+class Population(_Frozen):
+    """``[population]``: how many to enrol and the inclusion criteria."""
+
+    n: int = Field(ge=2, le=2_000_000)
+    female_fraction: float = Field(default=0.9, ge=0.0, le=1.0)
+    age: AgeRange = AgeRange()
+    min_sledai: int = Field(default=6, ge=0, le=105)
+    min_pga: float = Field(default=0.0, ge=0.0, le=3.0)
+    require_serology: bool = False
+    max_screened_per_enrolled: float = Field(default=200.0, gt=1.0)
+
+
+class Induction(_Frozen):
+    """A loading phase before the maintenance schedule."""
+
+    dose_miu: float = Field(gt=0, le=1000)
+    every_days: float = Field(gt=0.04, le=365)
+    days: float = Field(gt=0, le=3650)
+
+
+class Regimen(_Frozen):
+    """Dosing of one arm: ``dose_miu`` every ``every_days``.
+
+    Dosing runs in ``cycles`` of ``on_days`` dosing then ``off_days`` without; with no
+    ``on_days`` it continues to the end of the trial. An optional ``induction`` block comes
+    first. ``route`` is subcutaneous (``"sc"``) or intravenous bolus (``"iv"``).
+    """
+
+    dose_miu: float = Field(gt=0, le=1000)
+    every_days: float = Field(gt=0.04, le=365)
+    on_days: float | None = Field(default=None, gt=0, le=3650)
+    off_days: float = Field(default=0.0, ge=0, le=3650)
+    cycles: int | None = Field(default=None, ge=1, le=1000)
+    start_day: float = Field(default=0.0, ge=0)
+    route: Literal["sc", "iv"] = "sc"
+    induction: Induction | None = None
+
+    @model_validator(mode="after")
+    def _cycles_need_on_days(self) -> Regimen:
+        if self.cycles is not None and self.on_days is None:
+            raise ValueError("cycles needs on_days (the length of each dosing phase)")
+        if self.off_days > 0 and self.on_days is None:
+            raise ValueError("off_days needs on_days (the length of each dosing phase)")
+        return self
+
+
+class Arm(_Frozen):
+    """``[[arm]]``: a treatment group. No ``regimen`` means placebo (standard of care)."""
+
+    name: Slug
+    ratio: int = Field(default=1, ge=1, le=100)
+    regimen: Regimen | None = None
+    control: bool = False
+
+    @property
+    def is_placebo(self) -> bool:
+        return self.regimen is None
+
+
+class Visits(_Frozen):
+    """``[visits]``: scheduled assessment weeks; week 0 is baseline."""
+
+    weeks: tuple[float, ...] = Field(min_length=2)
+
+    @field_validator("weeks")
+    @classmethod
+    def _increasing_from_zero(cls, weeks: tuple[float, ...]) -> tuple[float, ...]:
+        if weeks[0] != 0:
+            raise ValueError(f"must start at 0 (baseline) (got {weeks[0]:g})")
+        if any(b <= a for a, b in zip(weeks, weeks[1:], strict=False)):
+            raise ValueError("must be strictly increasing")
+        if weeks[-1] > 520:
+            raise ValueError(f"must end by week 520 (got {weeks[-1]:g})")
+        return weeks
+
+    @property
+    def days(self) -> tuple[float, ...]:
+        return tuple(7.0 * w for w in self.weeks)
+
+
+Endpoint = Literal["sri4", "sri6", "bicla", "sledai_change", "renal_complete_remission"]
+
+
+class EndpointSpec(_Frozen):
+    """``[endpoint]``: the primary endpoint and the week it is assessed."""
+
+    primary: Endpoint = "sri4"
+    week: float = Field(gt=0)
+
+
+class Analysis(_Frozen):
+    """``[analysis]``: the primary test and the handling of dropout."""
+
+    test: Literal["chisq", "fisher", "cmh"] = "chisq"
+    alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
+    sided: Literal[1, 2] = 2
+    dropout_per_year: float = Field(default=0.1, ge=0.0, lt=1.0)
+    missing: Literal["non-responder"] = "non-responder"
+
+
+class Randomization(_Frozen):
+    """``[randomization]``: permuted blocks, optionally stratified."""
+
+    block_size: int | None = Field(default=None, ge=2, le=1000)
+    stratify_by: tuple[Literal["sledai_ge10", "sex", "renal"], ...] = ("sledai_ge10",)
+
+
+class Model(_Frozen):
+    """``[model]``: trial-level knobs of the standard-of-care model.
+
+    ``site_sd`` is the between-site SD (log scale) of the standard-of-care effect, with
+    patients spread over ``sites`` centres; 0 means one homogeneous population.
+    """
+
+    sites: int = Field(default=1, ge=1, le=1000)
+    site_sd: float = Field(default=0.0, ge=0.0, le=2.0)
+
+
+class Protocol(_Frozen):
+    """A whole validated protocol. Build it with :func:`load_protocol` or :func:`parse_protocol`."""
+
+    trial: TrialSpec
+    population: Population
+    arm: tuple[Arm, ...] = Field(min_length=2)
+    visits: Visits
+    endpoint: EndpointSpec
+    analysis: Analysis = Analysis()
+    randomization: Randomization = Randomization()
+    model: Model = Model()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Protocol:
+        names = [a.name for a in self.arm]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise _CrossFieldError(("arm",), f"names must be unique (repeated: {', '.join(dup)})")
+        controls = [i for i, a in enumerate(self.arm) if a.control]
+        if len(controls) > 1:
+            raise _CrossFieldError(("arm", controls[1], "control"), "only one arm can be control")
+        if not controls and not any(a.is_placebo for a in self.arm):
+            raise _CrossFieldError(
+                ("arm",), "needs a control: an arm without regimen (placebo) or control = true"
+            )
+        if self.endpoint.week not in self.visits.weeks:
+            raise _CrossFieldError(
+                ("endpoint", "week"),
+                f"must be one of the visit weeks {list(self.visits.weeks)} "
+                f"(got {self.endpoint.week:g})",
+            )
+        bs = self.randomization.block_size
+        total = sum(a.ratio for a in self.arm)
+        if bs is not None and bs % total:
+            raise _CrossFieldError(
+                ("randomization", "block_size"),
+                f"must be a multiple of the allocation ratios' sum {total} (got {bs})",
+            )
+        if self.population.n < len(self.arm):
+            raise _CrossFieldError(
+                ("population", "n"), f"must be at least the number of arms {len(self.arm)}"
+            )
+        return self
+
+    @property
+    def arms(self) -> tuple[Arm, ...]:
+        return self.arm
+
+    @property
+    def control_arm(self) -> Arm:
+        """The comparator: the arm marked ``control``, else the first placebo arm."""
+        for a in self.arm:
+            if a.control:
+                return a
+        return next(a for a in self.arm if a.is_placebo)
+
+    @property
+    def block_size(self) -> int:
+        return self.randomization.block_size or 2 * sum(a.ratio for a in self.arm)
+
+    @property
+    def horizon_days(self) -> float:
+        return self.visits.days[-1]
+
+    def digest(self) -> str:
+        """Short hash of the protocol content (seed included): names a run folder."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:8]
+
+    def with_overrides(self, *, seed: int | None = None, replicates: int | None = None,
+                       n: int | None = None) -> Protocol:
+        """A copy with the trial seed, replicate count or sample size replaced (validated)."""
+        data = self.model_dump()
+        if seed is not None:
+            data["trial"]["seed"] = seed
+        if replicates is not None:
+            data["trial"]["replicates"] = replicates
+        if n is not None:
+            data["population"]["n"] = n
+        return parse_protocol(data, source="<override>")
+
+
+class _CrossFieldError(ValueError):
+    """A cross-field problem that knows its own key path."""
+
+    def __init__(self, loc: tuple[Any, ...], msg: str) -> None:
+        super().__init__(msg)
+        self.loc = loc
+        self.msg = msg
+
+
+def _keypath(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the schema accepts at the table that contains ``loc``'s last key."""
+    model: Any = Protocol
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        model = _model_in(ann)
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model inside ``X``, ``X | None`` or ``tuple[X, ...]``, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _describe(err: dict[str, Any]) -> str:
+    """One readable phrase for one pydantic error, in the form ``must … (got …)``."""
+    kind, ctx, got = err["type"], err.get("ctx", {}), err.get("input")
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(err["loc"])
+        return "is not a known key" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+    if kind == "missing":
+        return "is required"
+    bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
+              "less_than_equal": "<="}
+    if kind in bounds:
+        limit = next(iter(ctx.values()))
+        return f"must be {bounds[kind]} {limit} (got {got!r})"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')} (got {got!r})"
+    if kind == "string_pattern_mismatch":
+        return f"must be a name of letters, digits, '-', '_' or '.' (got {got!r})"
+    if kind in ("too_short", "too_long"):
+        return err["msg"].lower().replace("value should", "must") + f" (got {got!r})"
+    if kind == "value_error":
+        return "must be valid: " + str(ctx.get("error", err["msg"]))
+    return f"{err['msg'].lower().replace('input should', 'must')} (got {got!r})"
+
+
+def parse_protocol(data: dict[str, Any], source: str = "<protocol>") -> Protocol:
+    """Validate a raw mapping (as read from TOML) into a :class:`Protocol`.
+
+    Raises :class:`ProtocolError` for the first problem, naming ``source`` and the key path.
+    """
+    try:
+        return Protocol.model_validate(data)
+    except ValidationError as exc:
+        errs = exc.errors()
+        first = errs[0]
+        error = first.get("ctx", {}).get("error")
+        if isinstance(error, _CrossFieldError):
+            raise ProtocolError(f"{source}: {_keypath(error.loc)} {error.msg}.") from None
+        raise ProtocolError(f"{source}: {_keypath(first['loc'])} {_describe(first)}.") from None
+
+
+def load_protocol(path: str | Path) -> Protocol:
+    """Read and validate a protocol TOML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProtocolError(f"{path}: no such protocol file.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"{path}: cannot be read ({exc}).") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProtocolError(f"{path}: is not valid TOML ({exc}).") from None
+    return parse_protocol(data, source=str(path))
+
+
+def protocol_to_toml(protocol: Protocol) -> str:
+    """Render a protocol back to TOML (the 'protocol as run' saved with every output)."""
+    data = protocol.model_dump(mode="json", exclude_none=True)
+    lines: list[str] = []
+
+    def scalar(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(scalar(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {scalar(x)}" for k, x in v.items()) + " }"
+        return repr(v)
+
+    for section, body in data.items():
+        if section == "arm":
+            for arm in body:
+                lines.append("[[arm]]")
+                lines += [f"{k} = {scalar(v)}" for k, v in arm.items()]
+                lines.append("")
+            continue
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {scalar(v)}" for k, v in body.items()]
+        lines.append("")
+    return "\n".join(lines)
