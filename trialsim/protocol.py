@@ -78,11 +78,19 @@ class AgeRange(_Frozen):
         return self
 
 
+Ancestry = Literal["white", "black", "hispanic", "asian", "american_indian"]
+
+
 class Population(_Frozen):
-    """``[population]``: how many to enrol and the inclusion criteria."""
+    """``[population]``: how many to enrol and the inclusion criteria.
+
+    ``ancestry`` gives relative weights of the candidate pool's ancestries (default: the US
+    SLE population, see :mod:`trialsim.cohort`); e.g. ``{ asian = 1 }`` for a trial in China.
+    """
 
     n: int = Field(ge=2, le=2_000_000)
     female_fraction: float = Field(default=0.9, ge=0.0, le=1.0)
+    ancestry: dict[Ancestry, Annotated[float, Field(ge=0)]] | None = None
     age: AgeRange = AgeRange()
     min_sledai: int = Field(default=6, ge=0, le=105)
     min_pga: float = Field(default=0.0, ge=0.0, le=3.0)
@@ -234,6 +242,9 @@ class Protocol(_Frozen):
                 ("randomization", "block_size"),
                 f"must be a multiple of the allocation ratios' sum {total} (got {bs})",
             )
+        anc = self.population.ancestry
+        if anc is not None and sum(anc.values()) <= 0:
+            raise _CrossFieldError(("population", "ancestry"), "needs a weight > 0")
         if self.population.n < len(self.arm):
             raise _CrossFieldError(
                 ("population", "n"), f"must be at least the number of arms {len(self.arm)}"
