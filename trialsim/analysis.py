@@ -230,9 +230,7 @@ def chisq_pvalue(
     n = n1a + n0a
     ok = (n1a > 0) & (n0a > 0)
     pbar = np.divide(x1a + x0a, n, out=np.zeros_like(n), where=n > 0)
-    inv = np.divide(1.0, n1a, out=np.zeros_like(n), where=ok) + np.divide(
-        1.0, n0a, out=np.zeros_like(n), where=ok
-    )
+    inv = np.divide(n, n1a * n0a, out=np.zeros_like(n), where=ok)  # 1/n1 + 1/n0
     var = pbar * (1.0 - pbar) * inv
     ok &= var > 0
     diff = _rate(x1a, n1a) - _rate(x0a, n0a)
@@ -405,10 +403,10 @@ def analyse_binary(
         dlo, dhi = newcombe_interval(x[j], n[j], x[c], n[c], level)
         diff = float(rate[j] - rate[c])
         significant = p < alpha if sided == 2 else (p < alpha and diff > 0.0)
+        ci = (float(dlo), float(dhi))
         comparisons.append(
-            Comparison(str(arm_names[j]), str(arm_names[c]), diff, (float(dlo), float(dhi)),
-                       p, test, bool(significant))
-        )  # fmt: skip
+            Comparison(str(arm_names[j]), str(arm_names[c]), diff, ci, p, test, bool(significant))
+        )
     return BinaryAnalysis(arms=summaries, comparisons=tuple(comparisons))
 
 

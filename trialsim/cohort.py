@@ -83,6 +83,12 @@ _DESCRIPTOR_P0: dict[str, tuple[float, float]] = {
 _NEPHRITIS_P0, _NEPHRITIS_SLOPE = 0.035, 1.0
 _RENAL_GIVEN_NEPHRITIS = {"proteinuria": 0.9, "hematuria": 0.55, "pyuria": 0.35,
                           "urinary_casts": 0.2}
+# Prevalence of each descriptor at z = 0 (24, SLEDAI order): how readily it appears in a flare.
+DESCRIPTOR_PREVALENCE: np.ndarray = np.array([
+    _NEPHRITIS_P0 * _RENAL_GIVEN_NEPHRITIS[d.name] if d.domain == "renal"
+    else _DESCRIPTOR_P0[d.name][0] if d.name in _DESCRIPTOR_P0 else 1.0
+    for d in sledai.DESCRIPTORS
+])
 DSDNA_CUTOFF_IU = 20.0   # positivity threshold of the assay, IU/mL (assumed; ELISA typical)
 C3_LOW_G_L = 0.9         # lower limit of normal for C3, g/L (typical laboratory range 0.9-1.8)
 

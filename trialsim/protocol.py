@@ -166,7 +166,7 @@ class Visits(_Frozen):
         return tuple(7.0 * w for w in self.weeks)
 
 
-Endpoint = Literal["sri4", "sri6", "bicla", "sledai_change", "renal_complete_remission"]
+Endpoint = Literal["sri4", "sri6", "bicla"]
 
 
 class EndpointSpec(_Frozen):
