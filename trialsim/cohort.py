@@ -60,9 +60,9 @@ DEFAULT_ANCESTRY: dict[str, float] = {
 }
 
 # Severity shift (SD units) and extra renal log-odds by ancestry: assumed (direction: Lim 2014).
-_SEVERITY_SHIFT = {"white": 0.0, "black": 0.25, "hispanic": 0.15, "asian": 0.15,
+_SEVERITY_SHIFT = {"white": 0.0, "black": 0.25, "hispanic": 0.15, "asian": -0.3,
                    "american_indian": 0.2}
-_RENAL_SHIFT = {"white": 0.0, "black": 1.0, "hispanic": 0.7, "asian": 1.7,
+_RENAL_SHIFT = {"white": 0.0, "black": 1.0, "hispanic": 0.7, "asian": 1.6,
                 "american_indian": 0.7}
 
 # Probability each descriptor is active at z = 0 in the clinic candidate pool, and the slope
@@ -161,7 +161,7 @@ def sample_candidates(pop: Population, size: int, rng: np.random.Generator) -> p
         "anti_dsdna0": dsdna,
         "c3_0": c3,
         "pga0": np.round(pga, 2),
-        "renal": active[:, sledai.DOMAIN_INDEX == sledai.DOMAINS.index("renal")].any(axis=1),
+        "renal": active[:, sledai.DOMAINS.index("renal") == sledai.DOMAIN_INDEX].any(axis=1),
     })
     flags = pd.DataFrame(active, columns=[f"d_{k}" for k in sledai.NAMES])
     return pd.concat([frame, flags], axis=1)

@@ -10,10 +10,11 @@ baseline: the lagged domain state ``Y_d`` × entry-flare factor × new-flare fac
   prevalence in the candidate pool (:data:`trialsim.cohort.DESCRIPTOR_PREVALENCE`): common
   manifestations are the ones that appear in a flare (assumed);
 * serology is mechanistic: anti-dsDNA(t) = baseline titre × A(t), "increased DNA binding"
-  while ≥ the assay cut-off; C3(t) = C3₀ + max(1.2 − C3₀, 0)·(1 − A(t)·X(t)) (complement
-  consumption follows immune complexes; 1.2 g/L the middle of the normal range, assumed),
+  while ≥ the assay cut-off; C3(t) = C3₀ + max(1.2 − C3₀, 0)·(1 − A(t)·X(t)·c(t)) (complement
+  consumption follows immune complexes and current inflammation, c(t) being the entry-flare
+  × new-flare factor; 1.2 g/L the middle of the normal range, assumed),
   "low complement" while < 0.9 g/L;
-* PGA(t) = PGA₀ × mean Z over the patient's baseline domains + Normal(0, 0.2), clipped to
+* PGA(t) = PGA₀ × mean Z over the patient's baseline domains + Normal(0, 0.3), clipped to
   0-3 (assessor noise assumed).
 
 Responder endpoints (at a visit, against baseline):
@@ -43,7 +44,7 @@ from trialsim.model.dynamics import Trajectory
 
 C3_NORMAL_G_L = 1.2   # middle of the normal range (0.9-1.8 g/L); assumed target of recovery
 _NEW_THRESHOLD_MEAN = 0.1
-_PGA_NOISE_SD = 0.2
+_PGA_NOISE_SD = 0.3
 _PGA_WORSENING = 0.3
 _DOMAIN_OF = sledai.DOMAIN_INDEX
 _MAJOR = np.array([d in sledai.MAJOR_DOMAINS for d in sledai.DOMAINS])
@@ -81,7 +82,7 @@ def record_visits(cohort: Cohort, traj: Trajectory, clinical_factor: np.ndarray,
 
     dsdna = pts["anti_dsdna0"].to_numpy()[:, None] * traj["A"]
     c3_0 = pts["c3_0"].to_numpy()[:, None]
-    complexes = traj["A"] * traj["X"]
+    complexes = traj["A"] * traj["X"] * clinical_factor
     c3 = c3_0 + np.maximum(C3_NORMAL_G_L - c3_0, 0.0) * (1.0 - complexes)
     active[:, :, sledai.SEROLOGY[0]] = c3 < C3_LOW_G_L
     active[:, :, sledai.SEROLOGY[1]] = dsdna >= DSDNA_CUTOFF_IU
@@ -128,7 +129,7 @@ def bicla(rec: VisitRecords, week: float) -> np.ndarray:
     pts0 = np.zeros((rec.sledai.shape[0], len(sledai.DOMAINS)))
     ptsk = np.zeros_like(pts0)
     for d in range(len(sledai.DOMAINS)):
-        cols = (_DOMAIN_OF == d) & sledai.CLINICAL
+        cols = (d == _DOMAIN_OF) & sledai.CLINICAL
         pts0[:, d] = rec.active[:, 0, cols].astype(int) @ w[cols]
         ptsk[:, d] = rec.active[:, k, cols].astype(int) @ w[cols]
     improved = np.where(pts0 > 0, ptsk < pts0, True).all(axis=1)
@@ -141,7 +142,7 @@ def bicla(rec: VisitRecords, week: float) -> np.ndarray:
 def renal_complete_remission(rec: VisitRecords, week: float) -> tuple[np.ndarray, np.ndarray]:
     """(eligible, responder): renal at baseline; no renal descriptor active at ``week``."""
     k = rec.week_index(week)
-    renal = _DOMAIN_OF == sledai.DOMAINS.index("renal")
+    renal = sledai.DOMAINS.index("renal") == _DOMAIN_OF
     eligible = rec.active[:, 0, renal].any(axis=1)
     remission = ~rec.active[:, k, renal].any(axis=1) & rec.observed[:, k]
     return eligible, eligible & remission

@@ -109,8 +109,9 @@ class Induction(_Frozen):
 class Regimen(_Frozen):
     """Dosing of one arm: ``dose_miu`` every ``every_days``.
 
-    Dosing runs in ``cycles`` of ``on_days`` dosing then ``off_days`` without; with no
-    ``on_days`` it continues to the end of the trial. An optional ``induction`` block comes
+    Dosing runs in ``cycles`` of ``on_days`` dosing then ``off_days`` without (without
+    ``cycles``: repeating to the end of the trial, or one course when ``off_days`` is 0);
+    with no ``on_days`` it continues to the end of the trial. An optional ``induction`` block comes
     first. ``route`` is subcutaneous (``"sc"``) or intravenous bolus (``"iv"``).
     """
 

@@ -47,8 +47,9 @@ def dose_schedule(regimen: Regimen | None, horizon_days: float) -> DoseSchedule:
 
     Order: the optional induction block from ``start_day``; then maintenance in cycles of
     ``on_days`` dosing every ``every_days`` followed by ``off_days`` without dosing, for
-    ``cycles`` cycles (or until the horizon when ``cycles`` is not given). With no
-    ``on_days``, maintenance dosing runs to the horizon.
+    ``cycles`` cycles. Without ``cycles``, on/off cycles repeat until the horizon, and an
+    ``on_days`` with no ``off_days`` is a single course. With no ``on_days``, maintenance
+    dosing runs to the horizon.
 
     Example: He 2020 (1 MIU every other day for 2 weeks, 2 weeks off, 3 cycles) gives doses
     on days 0, 2, …, 12, 28, …, 40, 56, …, 68: 21 doses, 21 MIU.
@@ -70,10 +71,10 @@ def dose_schedule(regimen: Regimen | None, horizon_days: float) -> DoseSchedule:
         amounts.append(np.full(t.size, regimen.dose_miu))
     else:
         period = regimen.on_days + regimen.off_days
+        # No cycle count: on/off phases repeat to the horizon; a lone on-phase is one course.
+        cycles = regimen.cycles or (None if regimen.off_days > 0 else 1)
         cycle = 0
-        while start + cycle * period < horizon_days and (
-            regimen.cycles is None or cycle < regimen.cycles
-        ):
+        while start + cycle * period < horizon_days and (cycles is None or cycle < cycles):
             c0 = start + cycle * period
             t = _every(c0, min(c0 + regimen.on_days, horizon_days), regimen.every_days)
             times.append(t)

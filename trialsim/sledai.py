@@ -78,5 +78,5 @@ def domain_any(active: np.ndarray) -> np.ndarray:
     """Whether each organ domain has any active descriptor (last axis → len(DOMAINS))."""
     out = np.zeros(active.shape[:-1] + (len(DOMAINS),), dtype=bool)
     for k in range(len(DOMAINS)):
-        out[..., k] = active[..., DOMAIN_INDEX == k].any(axis=-1)
+        out[..., k] = active[..., k == DOMAIN_INDEX].any(axis=-1)
     return out

@@ -139,7 +139,8 @@ def _concat_parameters(parts: Sequence[PatientParameters]) -> PatientParameters:
 
 def _slice_trajectory(traj: Trajectory, sl: slice) -> Trajectory:
     return Trajectory(traj.days, {k: v[sl] for k, v in traj.states.items()}, traj.Y[sl],
-                      traj.il2_peak_pm[sl], traj.exposure_auc[sl])
+                      traj.il2_peak_pm[sl], traj.exposure_auc[sl],
+                      {k: v[sl] for k, v in traj.extremes.items()})
 
 
 def simulate_trials(protocol: Protocol, replicates: Sequence[int],

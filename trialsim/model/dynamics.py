@@ -4,6 +4,7 @@ States per patient (all normalised to 1 at baseline except the signal ``S``):
 
 =========  =======================================================================
 ``S``      Treg IL-2 signal (delayed IL-2Rαβγ occupancy, pSTAT5/CD25), 0-1
+``D``      IL-2 desensitisation: accumulated Treg expansion (tachyphylaxis), 0 at baseline
 ``R``      regulatory T cells (Treg)
 ``K``      IL-2Rβγ effectors (NK, memory CD8, Th1-type)
 ``F``      follicular helper T cells (Tfh)
@@ -16,7 +17,8 @@ States per patient (all normalised to 1 at baseline except the signal ``S``):
 
 Equations (t in days; θ exposure factor, δ IL-2 deficiency, per patient)::
 
-    IL2(t)   = (θ·C(t) + δ·c_endo) / (1 + sink·(R − 1))                  [pM]
+    IL2(t)   = (θ·C(t) + δ·c_endo) / (1 + sink·(R − 1) + sink_D·D)       [pM]
+    dD/dt    = k_D (max(R − 1, 0) − D)
     occ_r    = IL2 / (IL2 + EC50_αβγ);  occ_k = IL2 / (IL2 + EC50_βγ)
     dS/dt    = k_S (occ_r − S)
     dR/dt    = k_R R (1 + g_R (S − S0)/(1 − S0) − R)                       (logistic)
@@ -27,7 +29,7 @@ Equations (t in days; θ exposure factor, δ IL-2 deficiency, per patient)::
     dP/dt    = k_P (F − P)
     dA/dt    = k_A (f_LL + (1 − f_LL) P − A)
     I        = w_F F + w_H H + w_A A + w_K K                                (Σw = 1)
-    dX/dt    = k_X ((1 − soc(t)) I − X),   soc(t) = soc·(1 − e^(−t/28))
+    dX/dt    = k_X ((1 − soc(t)) I − X),   soc(t) = soc·(1 − e^(−t/τ_soc))
     dY_d/dt  = k_d (X − Y_d)
 
 S0 and occ_k0 are the baseline occupancies from endogenous IL-2 alone. Expanded Treg consume
@@ -55,8 +57,7 @@ from trialsim.sledai import DOMAINS
 
 STEP_DAYS = 0.25      # slow step: 6 h
 SUBSTEPS = 12         # PK resolution inside a step: 30 min
-SOC_ONSET_DAYS = 28.0  # background therapy optimised over the first month (assumed)
-STATES = ("S", "R", "K", "F", "H", "P", "A", "X")
+STATES = ("S", "D", "R", "K", "F", "H", "P", "A", "X")
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,9 @@ class Trajectory:
 
     ``Y`` has shape (n, len(days), len(DOMAINS)); ``il2_peak_pm`` is each patient's highest
     plasma IL-2 over the whole course (pM) and ``exposure_auc`` the area under the plasma
-    curve (pM·day).
+    curve (pM·day). ``extremes`` holds each patient's highest Treg (``R_max``) and effector
+    (``K_max``) and lowest Tfh (``F_min``) and Th17 (``H_min``) over every 6-hour step, which
+    visits can miss under short intensive regimens.
     """
 
     days: np.ndarray
@@ -73,6 +76,7 @@ class Trajectory:
     Y: np.ndarray
     il2_peak_pm: np.ndarray
     exposure_auc: np.ndarray
+    extremes: dict[str, np.ndarray]
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.states[name]
@@ -117,25 +121,26 @@ def simulate(
     domain_rate = np.array([p.renal_rate if d == "renal" else p.organ_rate for d in DOMAINS])
 
     one = np.ones(n)
-    S, R, K, F, H, P, A, X = occ_r0.copy(), one.copy(), one.copy(), one.copy(), one.copy(), \
-        one.copy(), one.copy(), one.copy()
+    S, D = occ_r0.copy(), np.zeros(n)
+    R, K, F, H, P, A, X = (one.copy() for _ in range(7))
     Y = np.ones((n, len(DOMAINS)))
     peak = np.zeros(n)
     auc = np.zeros(n)
+    r_max, k_max, f_min, h_min = one.copy(), one.copy(), one.copy(), one.copy()
     out = {k: np.empty((n, sample_days.size)) for k in STATES}
     out_y = np.empty((n, sample_days.size, len(DOMAINS)))
     dt = STEP_DAYS
-    soc_decay = np.exp(-np.arange(n_steps + 1) * dt / SOC_ONSET_DAYS)
+    soc_decay = np.exp(-np.arange(n_steps + 1) * dt / p.soc_onset_days)
 
     def record(step: int) -> None:
         for k_col in np.flatnonzero(sample_step == step):
-            for name, val in zip(STATES, (S, R, K, F, H, P, A, X), strict=True):
+            for name, val in zip(STATES, (S, D, R, K, F, H, P, A, X), strict=True):
                 out[name][:, k_col] = val
             out_y[:, k_col] = Y
 
     record(0)
     for j in range(n_steps):
-        sink = np.maximum(1.0 + p.treg_sink * (R - 1.0), 0.2)
+        sink = np.maximum(1.0 + p.treg_sink * (R - 1.0) + p.desensitisation_sink * D, 0.2)
         if dosing_step[j]:
             exo = pp.exposure[:, None] * conc[arm, j, :]
             il2 = (exo + c_endo[:, None]) / sink[:, None]
@@ -148,6 +153,7 @@ def simulate(
             occ_r = il2 / (il2 + p.ec50_treg_pm)
             occ_k = il2 / (il2 + p.ec50_effector_pm)
         S = _relax(S, occ_r, p.signal_rate, dt)
+        D = _relax(D, np.maximum(R - 1.0, 0.0), p.desensitisation_rate, dt)
         R = _logistic_step(R, 1.0 + pp.treg_gain * (S - occ_r0) / (1.0 - occ_r0),
                            p.treg_return, dt)
         K = _logistic_step(K, 1.0 + p.effector_gain * (occ_k - occ_k0) / (1.0 - occ_k0),
@@ -164,8 +170,13 @@ def simulate(
         soc = pp.soc_effect * (1.0 - soc_decay[j + 1])
         X = _relax(X, (1.0 - soc) * drive, p.tissue_rate, dt)
         Y = _relax(Y, X[:, None], domain_rate, dt)
+        np.maximum(r_max, R, out=r_max)
+        np.maximum(k_max, K, out=k_max)
+        np.minimum(f_min, F, out=f_min)
+        np.minimum(h_min, H, out=h_min)
         record(j + 1)
 
     if not all(np.isfinite(v).all() and (v >= 0).all() for v in out.values()):
         raise ModelError("the immune-balance model produced a negative or non-finite state")
-    return Trajectory(sample_days, out, out_y, peak, auc)
+    extremes = {"R_max": r_max, "K_max": k_max, "F_min": f_min, "H_min": h_min}
+    return Trajectory(sample_days, out, out_y, peak, auc, extremes)

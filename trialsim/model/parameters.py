@@ -62,6 +62,16 @@ class ModelParameters:
         "IL-2 consumed per unit Treg expansion (CD25-rich sink): effective IL-2 = "
         "C / (1 + sink·(Treg − 1)). Direction: Feinerman 2010 Mol Syst Biol; Busse 2010 PNAS; "
         "also the cause of the tachyphylaxis of daily dosing (Blood Adv 2019;3:2550)")
+    desensitisation_rate: float = _p(
+        0.03, "1/day", "assumed",
+        "build-up of IL-2 tolerance under sustained Treg expansion (CD25-rich pool, "
+        "receptor down-regulation): tachyphylaxis develops over weeks of daily dosing "
+        "(Koreth J et al., NEJM 2011; Blood Adv 2019;3:2550)")
+    desensitisation_sink: float = _p(
+        0.3, "-", "assumed",
+        "extra IL-2 consumption per unit of accumulated desensitisation: under daily dosing "
+        "Treg peak in week 1-2 then fall slowly despite dosing (direction of Koreth 2011 and "
+        "Blood Adv 2019; the cGVHD peak of > 8× at week 4 is not reproduced)")
     signal_rate: float = _p(
         1.0, "1/day", "assumed",
         "persistence of the Treg IL-2 signal (pSTAT5 → CD25, proliferation commitment): ~1 day")
@@ -72,14 +82,14 @@ class ModelParameters:
         "Treg response half-life ≈ 4.5 days (allometric scaling of a published K-PD fit; "
         "calibration/model.md) → ln2/4.5")
     treg_gain: float = _p(
-        5.0, "-", "fitted",
+        9.0, "-", "fitted",
         "Treg expansion per unit excess αβγ signal: He 2020 regimen → median Treg ≈ 2× at the "
         "end of each on-phase (prototype in calibration/model.md; acceptance 1.5-2.5×)")
     effector_return: float = _p(
         math.log(2) / 10.0, "1/day", "assumed",
         "return of NK/CD8 expansion after IL-2; NK turnover of the order of 2 weeks")
     effector_gain: float = _p(
-        4.0, "-", "assumed",
+        10.0, "-", "assumed",
         "maximal NK/CD8 expansion under saturating βγ signal (high-dose IL-2 expands NK "
         "several-fold)")
 
@@ -87,12 +97,12 @@ class ModelParameters:
     tfh_rate: float = _p(0.1, "1/day", "assumed", "Tfh turnover: no human data (model.md)")
     th17_rate: float = _p(0.1, "1/day", "assumed", "Th17 turnover: no human data (model.md)")
     tfh_suppression: float = _p(
-        1.6, "-", "fitted",
+        2.2, "-", "fitted",
         "Treg suppression of Tfh, target·(1+s)/(1+s·Treg): Tfh ≈ 0.65-0.76 of baseline at "
         "Treg 2× (He 2016 direction; prototype in model.md); Tfh more suppressed than Th17 "
         "(Liang 2021 Clin Transl Immunol)")
     th17_suppression: float = _p(
-        1.2, "-", "fitted", "as tfh_suppression, for Th17 (He 2016: Th17 down)")
+        1.8, "-", "fitted", "as tfh_suppression, for Th17 (He 2016: Th17 down)")
     plasmablast_rate: float = _p(
         0.2, "1/day", "assumed", "short-lived plasmablasts: lifespan of days")
     antibody_rate: float = _p(
@@ -111,31 +121,35 @@ class ModelParameters:
         "tissue inflammation/damage decay 0.04/day (Budu-Grajdeanu P et al., Theor Biol Med "
         "Model 2010;7:14, lupus nephritis model)")
     loop_gain: float = _p(
-        0.8, "-", "fitted",
+        0.95, "-", "fitted",
         "autoantigen feedback (inflamed tissue → debris → Tfh/Th17 priming): share of helper "
         "drive that follows disease activity. Makes the disease self-sustaining and slow to "
         "relax, so IL-2's benefit persists off drug (He 2020 week 12 → 24)")
-    weight_tfh: float = _p(0.30, "-", "assumed", "share of inflammation driven by Tfh/B help")
-    weight_th17: float = _p(0.30, "-", "assumed", "share driven by Th17 (IL-17, neutrophils)")
-    weight_antibody: float = _p(0.25, "-", "assumed", "share driven by immune complexes")
+    weight_tfh: float = _p(0.45, "-", "assumed", "share of inflammation driven by Tfh/B help")
+    weight_th17: float = _p(0.45, "-", "assumed", "share driven by Th17 (IL-17, neutrophils)")
+    weight_antibody: float = _p(0.05, "-", "assumed", "share driven by immune complexes")
     weight_effector: float = _p(
-        0.15, "-", "assumed", "share driven by NK/CD8/Th1 effectors (IFN-γ)")
+        0.05, "-", "assumed", "share driven by NK/CD8/Th1 effectors (IFN-γ)")
     soc_effect: float = _p(
-        0.06, "-", "fitted",
+        0.03, "-", "fitted",
         "typical reduction of inflammatory drive by optimised standard of care during a "
         "trial: placebo SRI-4 ≈ 30-37% at weeks 12-24 (He 2020) and 33-44% at week 52 "
         "(BLISS, TULIP)")
+    soc_onset_days: float = _p(
+        90.0, "day", "assumed",
+        "time constant of the standard-of-care effect: background immunosuppressants "
+        "(mycophenolate, azathioprine) take about 3 months to act")
     entry_flare: float = _p(
-        0.3, "-", "fitted",
+        0.40, "-", "fitted",
         "typical transient excess activity at enrolment (patients enter trials during a "
         "flare; regression to the mean): He 2020 placebo median 11 → 6 by week 12")
     entry_flare_rate: float = _p(
         0.08, "1/day", "fitted", "resolution of the entry flare under standard of care")
     renal_rate: float = _p(
-        0.025, "1/day", "assumed",
+        0.015, "1/day", "assumed",
         "lag of renal manifestations (proteinuria, sediment) behind inflammation: months")
     organ_rate: float = _p(
-        0.08, "1/day", "assumed",
+        0.02, "1/day", "assumed",
         "lag of other organ manifestations (joints, skin, serosa, blood counts): weeks")
 
     # --- flares ---------------------------------------------------------------------------

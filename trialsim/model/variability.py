@@ -20,6 +20,7 @@ from trialsim.protocol import Model as ModelSpec
 # (apparent t1/2 3.3 ± 0.9 h suggests ~30%); Treg responsiveness varied ~2-fold between
 # patients in DILfrequency (Seelig 2018): SD 0.35; standard-of-care response is the most
 # heterogeneous (placebo responders and non-responders): SD 0.9.
+_ENTRY_SHAPE = 3.0  # gamma shape of the entry flare (assumed; CV 58%)
 _SD = {"exposure": 0.3, "deficiency": 0.35, "treg_gain": 0.35, "soc": 0.9, "helper": 0.25}
 
 
@@ -70,6 +71,6 @@ def sample_patient_parameters(
         tfh_suppression=params.tfh_suppression * helper,
         th17_suppression=params.th17_suppression * helper,
         soc_effect=soc,
-        entry_flare=params.entry_flare * rng.exponential(1.0, n) * np.exp(0.2 * z),
+        entry_flare=params.entry_flare * rng.gamma(_ENTRY_SHAPE, 1.0 / _ENTRY_SHAPE, n) * np.exp(0.2 * z),
         site=site,
     )
