@@ -71,6 +71,7 @@ def sample_patient_parameters(
         tfh_suppression=params.tfh_suppression * helper,
         th17_suppression=params.th17_suppression * helper,
         soc_effect=soc,
-        entry_flare=params.entry_flare * rng.gamma(_ENTRY_SHAPE, 1.0 / _ENTRY_SHAPE, n) * np.exp(0.2 * z),
+        entry_flare=(params.entry_flare * np.exp(0.2 * z)
+                     * rng.gamma(_ENTRY_SHAPE, 1.0 / _ENTRY_SHAPE, n)),
         site=site,
     )
