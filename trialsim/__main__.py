@@ -1,0 +1,3 @@
+from trialsim.cli import main
+
+main()

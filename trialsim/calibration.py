@@ -1,0 +1,213 @@
+"""Calibration: run the shipped calibration protocols and compare with published targets.
+
+Targets come from ``trialsim/data/targets.toml`` (a copy of the project's
+``shared/calibration/targets.toml``). A simulated rate passes when its mean over the
+replicates lies inside the target's 95% interval; a median SLEDAI-2K passes when the pooled
+median of all simulated patients observed at that week is within 2 points of the published
+median; a direction passes when the IL-2 arm's median at week 12 moves the published way.
+
+Protocols (in ``protocols/``): ``he2020.toml`` (He 2020 as analysed, 29 + 30) and
+``placebo-52w.toml`` (standard of care over 52 weeks, SLEDAI-2K ≥ 6).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trialsim.analysis import wilson_interval
+from trialsim.design import run_design
+from trialsim.endpoints import bicla, renal_complete_remission, sri
+from trialsim.errors import CalibrationError
+from trialsim.model import DEFAULT_PARAMETERS, ModelParameters
+from trialsim.protocol import load_protocol
+from trialsim.trial import TrialResult
+
+MEDIAN_TOLERANCE = 2.0    # SLEDAI-2K points (issue: "within 2 points")
+UNCHANGED_TOLERANCE = 0.05  # |median − 1| for a population "unchanged" (He 2016 Th1/Th2)
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    """One published figure against its simulated counterpart."""
+
+    id: str
+    what: str
+    published: float | str
+    interval: tuple[float, float] | None
+    simulated: float | str
+    passed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["interval"] = list(self.interval) if self.interval else None
+        return d
+
+
+def load_targets() -> list[dict[str, Any]]:
+    """The published targets shipped with the package."""
+    text = resources.files("trialsim").joinpath("data/targets.toml").read_text("utf-8")
+    return tomllib.loads(text)["target"]
+
+
+def protocol_dir() -> Path:
+    """``protocols/`` in the working directory, else beside the package (source checkout)."""
+    for cand in (Path.cwd() / "protocols", Path(__file__).resolve().parents[1] / "protocols"):
+        if (cand / "he2020.toml").is_file():
+            return cand
+    raise CalibrationError("cannot find protocols/he2020.toml (run from the project root)")
+
+
+class _Collector:
+    """Keeps, per replicate, the few numbers the targets need (not every patient)."""
+
+    def __init__(self, weeks: tuple[float, ...]) -> None:
+        self.weeks = weeks
+        self.rates: dict[tuple[str, float, int], list[float]] = {}
+        self.sledai: dict[tuple[int, float], list[np.ndarray]] = {}
+        self.pga: dict[tuple[int, float], list[np.ndarray]] = {}
+        self.renal: dict[int, list[tuple[int, int]]] = {}
+        self.ae: dict[tuple[str, int], list[float]] = {}
+        self.immune: dict[tuple[str, int], list[np.ndarray]] = {}
+
+    def __call__(self, res: TrialResult) -> None:
+        v = res.visits
+        for a in np.unique(res.arm):
+            m = res.arm == a
+            for wk in self.weeks:
+                k = v.week_index(wk)
+                seen = m & v.observed[:, k]
+                self.sledai.setdefault((a, wk), []).append(v.sledai[seen, k])
+                self.pga.setdefault((a, wk), []).append(v.pga[seen, k])
+                if wk > 0:
+                    self.rates.setdefault(("sri4", wk, a), []).append(sri(v, wk)[m].mean())
+                    self.rates.setdefault(("bicla", wk, a), []).append(bicla(v, wk)[m].mean())
+            if 24 in self.weeks:
+                elig, resp = renal_complete_remission(v, 24)
+                self.renal.setdefault(a, []).append((int((elig & m).sum()),
+                                                     int((resp & m).sum())))
+            for col in res.adverse.columns:
+                self.ae.setdefault((col, a), []).append(float(res.adverse[col][m].mean()))
+            k12 = v.week_index(12) if 12 in self.weeks else -1
+            for name, arr in (("treg", res.trajectory["R"]), ("tfh", res.trajectory["F"]),
+                              ("th17", res.trajectory["H"]), ("th1", res.trajectory["K"]),
+                              ("anti_dsdna", v.anti_dsdna / v.anti_dsdna[:, :1]),
+                              ("complement", v.c3 / v.c3[:, :1])):
+                self.immune.setdefault((name, a), []).append(arr[m, k12])
+
+    def mean_rate(self, endpoint: str, week: float, arm: int) -> float:
+        return float(np.mean(self.rates[(endpoint, week, arm)]))
+
+    def pooled_median(self, table: dict, arm: int, week: float) -> float:
+        return float(np.median(np.concatenate(table[(arm, week)])))
+
+
+def _wilson(x: int, n: int) -> tuple[float, float]:
+    lo, hi = wilson_interval(np.array([x]), np.array([n]))
+    return float(np.asarray(lo).ravel()[0]), float(np.asarray(hi).ravel()[0])
+
+
+def _arm_index(names: list[str], label: str) -> int:
+    return next(i for i, n in enumerate(names) if (label == "placebo") == (n == "placebo"))
+
+
+def _he2020_checks(targets: list[dict], c: _Collector, names: list[str]) -> list[TargetCheck]:
+    out: list[TargetCheck] = []
+    for t in targets:
+        tid = t["id"]
+        if not tid.startswith("he2020") and not tid.startswith("he2016"):
+            continue
+        if t["endpoint"] == "sri4":
+            a = _arm_index(names, t["arm"])
+            sim = c.mean_rate("sri4", float(t["week"]), a)
+            lo, hi = t["ci95"]
+            out.append(TargetCheck(tid, f"SRI-4 week {t['week']} {t['arm']}", t["rate"],
+                                   (lo, hi), round(sim, 4), lo <= sim <= hi))
+        elif t["endpoint"] == "sledai_median":
+            a = _arm_index(names, t["arm"])
+            for wk, val in zip(t["weeks"], t["values"], strict=True):
+                sim = c.pooled_median(c.sledai, a, float(wk))
+                iv = (val - MEDIAN_TOLERANCE, val + MEDIAN_TOLERANCE)
+                out.append(TargetCheck(f"{tid}.week{wk}", f"median SLEDAI-2K week {wk} "
+                                       f"{t['arm']}", val, iv, sim, iv[0] <= sim <= iv[1]))
+        elif t["endpoint"] == "renal_complete_remission":
+            for label in ("il2", "placebo"):
+                a = _arm_index(names, label)
+                x, n = t[label]["responders"], t[label]["n"]
+                elig, resp = np.array(c.renal[a]).sum(axis=0)
+                sim = resp / max(elig, 1)
+                lo, hi = _wilson(x, n)
+                out.append(TargetCheck(f"{tid}.{label}", f"renal complete remission week 24 "
+                                       f"{label}", round(x / n, 4), (round(lo, 4), round(hi, 4)),
+                                       round(float(sim), 4), lo <= sim <= hi))
+        elif t["endpoint"] == "adverse_events":
+            for event in ("injection_site_reaction", "fever", "flu_like"):
+                for label, n in (("il2", 29), ("placebo", 30)):
+                    a = _arm_index(names, label)
+                    rate = t[event][label]
+                    lo, hi = _wilson(round(rate * n), n)
+                    sim = float(np.mean(c.ae[(event, a)]))
+                    out.append(TargetCheck(f"{tid}.{event}.{label}", f"{event} {label}", rate,
+                                           (round(lo, 4), round(hi, 4)), round(sim, 4),
+                                           lo <= sim <= hi))
+        elif t["endpoint"] == "direction":
+            a = _arm_index(names, "il2")
+            for name in ("treg", "tfh", "th17", "th1", "anti_dsdna", "complement"):
+                med = float(np.median(np.concatenate(c.immune[(name, a)])))
+                want = t[name]
+                got = ("up" if med > 1 + UNCHANGED_TOLERANCE else
+                       "down" if med < 1 - UNCHANGED_TOLERANCE else "unchanged")
+                if want in ("up", "down") and got == "unchanged":
+                    got = "up" if med > 1 else "down" if med < 1 else "unchanged"
+                out.append(TargetCheck(f"{tid}.{name}", f"{name} at week 12, IL-2 arm "
+                                       f"(median × baseline {med:.3f})", want, None, got,
+                                       got == want))
+    return out
+
+
+def run_calibration(
+    replicates: int = 500,
+    params: ModelParameters = DEFAULT_PARAMETERS,
+    progress: Callable[[int], None] | None = None,
+) -> list[TargetCheck]:
+    """Simulate the calibration protocols and check every target the model addresses.
+
+    ``progress`` receives the number of replicates finished (He 2020 and then the 52-week
+    placebo protocol, ``replicates`` each).
+    """
+    targets = load_targets()
+    pdir = protocol_dir()
+    he = load_protocol(pdir / "he2020.toml").with_overrides(replicates=replicates)
+    names = [a.name for a in he.arms]
+    collect = _Collector(he.visits.weeks)
+    run_design(he, params=params, progress=progress, keep=collect, source=str(pdir))
+    checks = _he2020_checks(targets, collect, names)
+
+    soc = load_protocol(pdir / "placebo-52w.toml").with_overrides(replicates=replicates)
+    soc_collect = _Collector(soc.visits.weeks)
+    run_design(soc, params=params, progress=progress, keep=soc_collect, source=str(pdir))
+    for t in targets:
+        if t["id"] == "soc.sri4.week52.placebo":
+            sim = float(np.mean([soc_collect.mean_rate("sri4", 52.0, a) for a in (0, 1)]))
+            lo, hi = t["range"]
+            checks.append(TargetCheck(t["id"], "SRI-4 week 52, placebo, SLEDAI-2K ≥ 6",
+                                      float(np.mean(list(t["studies"].values()))), (lo, hi),
+                                      round(sim, 4), lo <= sim <= hi))
+        elif t["id"] == "soc.bicla.placebo.time_course":
+            for i, wk in enumerate(t["weeks"][:3]):
+                vals = (t["tulip1"][i], t["tulip2"][i])
+                sim = float(np.mean([soc_collect.mean_rate("bicla", float(wk), a)
+                                     for a in (0, 1)]))
+                lo, hi = min(vals) - 0.05, max(vals) + 0.05
+                published = round(float(np.mean(vals)), 4)
+                checks.append(TargetCheck(f"{t['id']}.week{wk}", f"BICLA week {wk}, placebo "
+                                          "(TULIP-1/2 range ± 0.05)", published,
+                                          (round(lo, 4), round(hi, 4)), round(sim, 4),
+                                          lo <= sim <= hi))
+    return checks

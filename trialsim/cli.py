@@ -1,0 +1,129 @@
+"""The ``trialsim`` command: a thin layer over the Python API.
+
+Any :class:`~trialsim.errors.TrialsimError` becomes one line on stderr and exit status 2;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from trialsim.errors import TrialsimError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Virtual clinical trials of low-dose IL-2 in systemic lupus.")
+err = Console(stderr=True)
+
+
+def _fail(exc: TrialsimError) -> typer.Exit:
+    err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+@contextmanager
+def _progress(total: int, label: str, enabled: bool):
+    """A rich progress bar on stderr (so ``--json`` stdout stays clean)."""
+    if not enabled:
+        yield lambda k: None
+        return
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda k: bar.advance(task, k)
+
+
+@app.command()
+def validate(protocol: Annotated[Path, typer.Argument(help="protocol TOML file")]) -> None:
+    """Check a protocol file and print a one-line description of it."""
+    from trialsim.protocol import load_protocol
+
+    try:
+        p = load_protocol(protocol)
+    except TrialsimError as exc:
+        raise _fail(exc) from None
+    arms = ", ".join(f"{a.name} ({a.ratio})" for a in p.arms)
+    Console().print(f"{protocol}: valid — {p.trial.name}: n = {p.population.n}, arms {arms}, "
+                    f"{p.endpoint.primary} at week {p.endpoint.week:g}", highlight=False)
+
+
+@app.command()
+def run(
+    protocol: Annotated[Path, typer.Argument(help="protocol TOML file")],
+    seed: Annotated[int | None, typer.Option(help="override [trial].seed")] = None,
+    replicates: Annotated[int | None, typer.Option(
+        help="override [trial].replicates (simulated trials for power)")] = None,
+    n: Annotated[int | None, typer.Option(help="override [population].n")] = None,
+    out: Annotated[Path, typer.Option(help="root folder for run outputs")] = Path("outputs"),
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    chunk: Annotated[int, typer.Option(min=1, help="replicates per array chunk")] = 50,
+) -> None:
+    """Simulate a trial (or many) and write a run folder in OUT."""
+    from trialsim.design import run_design
+    from trialsim.outputs import write_run
+    from trialsim.protocol import load_protocol
+    from trialsim.report import render_run
+    from trialsim.summary import summary_document
+
+    try:
+        p = load_protocol(protocol)
+        if seed is not None or replicates is not None or n is not None:
+            p = p.with_overrides(seed=seed, replicates=replicates, n=n)
+        total = p.trial.replicates
+        with _progress(total, "simulating trials", total > 1 and sys.stderr.isatty()) as tick:
+            result = run_design(p, chunk=chunk, progress=tick, source=str(protocol))
+        summary = summary_document(p, result, protocol_file=str(protocol))
+        run_dir = write_run(out, p, result, summary, protocol)
+    except TrialsimError as exc:
+        raise _fail(exc) from None
+    summary["run_dir"] = str(run_dir)
+    if json_out:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    else:
+        render_run(Console(), p, result, summary)
+
+
+@app.command()
+def calibrate(
+    replicates: Annotated[int, typer.Option(min=2, help="simulated trials per protocol")] = 200,
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    strict: Annotated[bool, typer.Option(help="exit 1 when any target fails")] = False,
+) -> None:
+    """Compare the default model with the published trials (He 2020, BLISS, TULIP)."""
+    from trialsim.calibration import run_calibration
+
+    try:
+        with _progress(2 * replicates, "calibrating", sys.stderr.isatty()) as tick:
+            checks = run_calibration(replicates, progress=tick)
+    except TrialsimError as exc:
+        raise _fail(exc) from None
+    passed = sum(c.passed for c in checks)
+    if json_out:
+        doc = {"replicates": replicates, "passed": passed, "total": len(checks),
+               "targets": [c.to_dict() for c in checks]}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        t = Table(title=f"Calibration over {replicates} simulated trials per protocol")
+        for col in ("target", "what", "published", "interval", "simulated", "pass"):
+            t.add_column(col)
+        for c in checks:
+            iv = f"{c.interval[0]:g} – {c.interval[1]:g}" if c.interval else ""
+            t.add_row(c.id, c.what, str(c.published), iv, str(c.simulated),
+                      "[green]pass[/green]" if c.passed else "[red]FAIL[/red]")
+        Console().print(t)
+        Console().print(f"{passed} of {len(checks)} targets reproduced")
+    if strict and passed < len(checks):
+        raise typer.Exit(code=1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,117 @@
+"""Many simulated trials of one design: power, type I error, mean effects.
+
+Replicates run in chunks; each chunk's patients are integrated as one array system
+(:func:`trialsim.trial.simulate_trials`). Replicate ``r`` always draws from the r-th spawned
+child of the protocol seed, so operating characteristics do not depend on the chunk size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from trialsim.analysis import BinaryAnalysis
+from trialsim.model import DEFAULT_PARAMETERS, ModelParameters
+from trialsim.power import mc_standard_error
+from trialsim.protocol import Protocol
+from trialsim.trial import TrialResult, simulate_trials
+
+DEFAULT_CHUNK = 50
+
+
+@dataclass(frozen=True)
+class ComparisonOC:
+    """Operating characteristics of one active arm versus control over all replicates."""
+
+    arm: str
+    control: str
+    power: float           # share of replicates with a significant comparison
+    power_se: float        # Monte-Carlo standard error, sqrt(p(1-p)/R)
+    mean_difference: float
+    mean_p_value: float
+
+
+@dataclass(frozen=True)
+class ArmOC:
+    """Mean response rate of one arm over all replicates, with its Monte-Carlo SE."""
+
+    name: str
+    mean_rate: float
+    mean_rate_se: float
+
+
+@dataclass(frozen=True)
+class OperatingCharacteristics:
+    """What ``replicates`` simulated trials of a design showed."""
+
+    replicates: int
+    arms: tuple[ArmOC, ...]
+    comparisons: tuple[ComparisonOC, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "replicates": self.replicates,
+            "arms": [vars(a) for a in self.arms],
+            "comparisons": [vars(c) for c in self.comparisons],
+        }
+
+
+@dataclass(frozen=True)
+class DesignResult:
+    """The first replicate in full (the trial shown to the user) and the replicates' summary."""
+
+    first: TrialResult
+    oc: OperatingCharacteristics | None
+
+
+def summarise(analyses: list[BinaryAnalysis]) -> OperatingCharacteristics:
+    """Operating characteristics from per-replicate analyses."""
+    reps = len(analyses)
+    arms = []
+    for k, a in enumerate(analyses[0].arms):
+        rates = np.array([an.arms[k].rate for an in analyses])
+        se = float(rates.std(ddof=1) / np.sqrt(reps)) if reps > 1 else float("nan")
+        arms.append(ArmOC(a.name, float(rates.mean()), se))
+    comps = []
+    for k, c in enumerate(analyses[0].comparisons):
+        sig = np.array([an.comparisons[k].significant for an in analyses])
+        diff = np.array([an.comparisons[k].difference for an in analyses])
+        pval = np.array([an.comparisons[k].p_value for an in analyses])
+        power = float(sig.mean())
+        comps.append(ComparisonOC(c.arm, c.control, power, mc_standard_error(power, reps),
+                                  float(diff.mean()), float(pval.mean())))
+    return OperatingCharacteristics(reps, tuple(arms), tuple(comps))
+
+
+def run_design(
+    protocol: Protocol,
+    *,
+    params: ModelParameters = DEFAULT_PARAMETERS,
+    chunk: int = DEFAULT_CHUNK,
+    progress: Callable[[int], None] | None = None,
+    source: str = "protocol",
+    keep: Callable[[TrialResult], None] | None = None,
+) -> DesignResult:
+    """Simulate ``protocol.trial.replicates`` trials in chunks of ``chunk`` replicates.
+
+    ``progress`` is called with the number of replicates finished after each chunk;
+    ``keep`` (optional) sees every full replicate before its arrays are dropped, so long
+    runs need not hold every patient of every replicate in memory.
+    """
+    total = protocol.trial.replicates
+    first: TrialResult | None = None
+    analyses: list[BinaryAnalysis] = []
+    for start in range(0, total, chunk):
+        batch = simulate_trials(protocol, range(start, min(start + chunk, total)), params,
+                                source)
+        first = first or batch[0]
+        for res in batch:
+            if keep is not None:
+                keep(res)
+            analyses.append(res.analysis)
+        if progress is not None:
+            progress(len(batch))
+    assert first is not None
+    return DesignResult(first, summarise(analyses) if total > 1 else None)

@@ -1,0 +1,56 @@
+"""The result document of a run: what ``--json`` prints and ``summary.json`` holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from trialsim.design import DesignResult
+from trialsim.protocol import Protocol
+
+
+def summary_document(protocol: Protocol, result: DesignResult, *,
+                     protocol_file: str | None = None,
+                     run_dir: str | None = None) -> dict[str, Any]:
+    """A JSON-ready summary.
+
+    Keys: ``protocol`` (trial name), ``protocol_file``, ``seed``, ``seed_entropy`` (the
+    SeedSequence entropy every replicate is spawned from), ``replicates``, ``endpoint``,
+    ``cohort`` (screening of the first replicate), ``arms`` and ``comparisons`` (the first
+    replicate: the trial shown), and with more than one replicate ``power`` and ``power_se``
+    (of the first active arm versus control), ``operating_characteristics`` (every arm's mean
+    rate and every comparison's power), and ``run_dir``.
+    """
+    first = result.first
+    pts = first.cohort.patients
+    doc: dict[str, Any] = {
+        "protocol": protocol.trial.name,
+        "protocol_file": protocol_file,
+        "protocol_digest": protocol.digest(),
+        "seed": protocol.trial.seed,
+        "seed_entropy": int(np.random.SeedSequence(protocol.trial.seed).entropy),
+        "replicates": protocol.trial.replicates,
+        "endpoint": {"primary": protocol.endpoint.primary, "week": protocol.endpoint.week},
+        "analysis": {"test": protocol.analysis.test, "alpha": protocol.analysis.alpha,
+                     "sided": protocol.analysis.sided},
+        "cohort": {
+            "enrolled": int(len(pts)),
+            "screened": int(first.cohort.screened),
+            "screen_failures": dict(sorted(first.cohort.screen_failures.items())),
+            "female_fraction": float((pts["sex"] == "F").mean()),
+            "mean_age": float(pts["age"].mean()),
+            "mean_sledai": float(pts["sledai0"].mean()),
+            "median_sledai": float(pts["sledai0"].median()),
+            "renal_fraction": float(pts["renal"].mean()),
+            "dropouts": int((first.dropout_day < protocol.horizon_days).sum()),
+        },
+        **first.analysis.to_dict(),
+    }
+    if result.oc is not None:
+        primary = result.oc.comparisons[0]
+        doc["power"] = primary.power
+        doc["power_se"] = primary.power_se
+        doc["operating_characteristics"] = result.oc.to_dict()
+    doc["run_dir"] = run_dir
+    return doc
