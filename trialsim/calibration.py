@@ -4,7 +4,8 @@ Targets come from ``trialsim/data/targets.toml`` (a copy of the project's
 ``shared/calibration/targets.toml``). A simulated rate passes when its mean over the
 replicates lies inside the target's 95% interval; a median SLEDAI-2K passes when the pooled
 median of all simulated patients observed at that week is within 2 points of the published
-median; a direction passes when the IL-2 arm's median at week 12 moves the published way.
+median; a direction passes when the IL-2 arm's median at week 10 (the end of the last
+dosing phase, when He 2016 sampled during treatment) moves the published way.
 
 Protocols (in ``protocols/``): ``he2020.toml`` (He 2020 as analysed, 29 + 30) and
 ``placebo-52w.toml`` (standard of care over 52 weeks, SLEDAI-2K ≥ 6).
@@ -45,8 +46,13 @@ class TargetCheck:
     passed: bool
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (numpy scalars become Python numbers)."""
         d = asdict(self)
-        d["interval"] = list(self.interval) if self.interval else None
+        for key in ("published", "simulated"):
+            if not isinstance(d[key], str):
+                d[key] = float(d[key])
+        d["interval"] = [float(x) for x in self.interval] if self.interval else None
+        d["passed"] = bool(self.passed)
         return d
 
 
@@ -67,8 +73,9 @@ def protocol_dir() -> Path:
 class _Collector:
     """Keeps, per replicate, the few numbers the targets need (not every patient)."""
 
-    def __init__(self, weeks: tuple[float, ...]) -> None:
+    def __init__(self, weeks: tuple[float, ...], direction_week: float = 10.0) -> None:
         self.weeks = weeks
+        self.direction_week = direction_week
         self.rates: dict[tuple[str, float, int], list[float]] = {}
         self.sledai: dict[tuple[int, float], list[np.ndarray]] = {}
         self.pga: dict[tuple[int, float], list[np.ndarray]] = {}
@@ -94,12 +101,12 @@ class _Collector:
                                                      int((resp & m).sum())))
             for col in res.adverse.columns:
                 self.ae.setdefault((col, a), []).append(float(res.adverse[col][m].mean()))
-            k12 = v.week_index(12) if 12 in self.weeks else -1
+            kd = v.week_index(self.direction_week) if self.direction_week in self.weeks else -1
             for name, arr in (("treg", res.trajectory["R"]), ("tfh", res.trajectory["F"]),
                               ("th17", res.trajectory["H"]), ("th1", res.trajectory["K"]),
                               ("anti_dsdna", v.anti_dsdna / v.anti_dsdna[:, :1]),
                               ("complement", v.c3 / v.c3[:, :1])):
-                self.immune.setdefault((name, a), []).append(arr[m, k12])
+                self.immune.setdefault((name, a), []).append(arr[m, kd])
 
     def mean_rate(self, endpoint: str, week: float, arm: int) -> float:
         return float(np.mean(self.rates[(endpoint, week, arm)]))
@@ -165,7 +172,8 @@ def _he2020_checks(targets: list[dict], c: _Collector, names: list[str]) -> list
                        "down" if med < 1 - UNCHANGED_TOLERANCE else "unchanged")
                 if want in ("up", "down") and got == "unchanged":
                     got = "up" if med > 1 else "down" if med < 1 else "unchanged"
-                out.append(TargetCheck(f"{tid}.{name}", f"{name} at week 12, IL-2 arm "
+                out.append(TargetCheck(f"{tid}.{name}", f"{name} at week {c.direction_week:g}, "
+                                       "IL-2 arm "
                                        f"(median × baseline {med:.3f})", want, None, got,
                                        got == want))
     return out

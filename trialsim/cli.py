@@ -105,7 +105,7 @@ def calibrate(
             checks = run_calibration(replicates, progress=tick)
     except TrialsimError as exc:
         raise _fail(exc) from None
-    passed = sum(c.passed for c in checks)
+    passed = sum(1 for c in checks if c.passed)
     if json_out:
         doc = {"replicates": replicates, "passed": passed, "total": len(checks),
                "targets": [c.to_dict() for c in checks]}

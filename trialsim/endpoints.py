@@ -5,7 +5,9 @@ baseline: the lagged domain state ``Y_d`` × entry-flare factor × new-flare fac
 
 * a descriptor active at baseline stays active while Z_d(t) > u, u ~ Uniform(0, 1) drawn once
   per patient and descriptor: a manifestation resolves once activity falls below its own
-  threshold, so expected SLEDAI-2K falls in proportion to activity;
+  threshold, so expected SLEDAI-2K falls in proportion to activity. The renal descriptors
+  share one threshold per patient: proteinuria, haematuria, pyuria and casts are signs of one
+  process (nephritis) and remit together;
 * a descriptor absent at baseline appears while Z_d(t) > 1 + v/q, v ~ Exponential(0.1) and q its
   prevalence in the candidate pool (:data:`trialsim.cohort.DESCRIPTOR_PREVALENCE`): common
   manifestations are the ones that appear in a flare (assumed);
@@ -23,9 +25,10 @@ Responder endpoints (at a visit, against baseline):
   BILAG A and ≤ 1 new BILAG B; PGA worsening < 0.3. BILAG is approximated by organ domains:
   a newly involved neuro, vascular or renal domain counts as a new A, any other newly involved
   domain as a new B. SRI-6 is the same with a reduction ≥ 6.
-* BICLA-like (Wallace DJ et al., 2011): every domain active at baseline improved (its
-  SLEDAI-2K points fell), no new A and ≤ 1 new B, no SLEDAI-2K worsening, PGA worsening
-  < 0.3 (10% of the 0-3 scale); dropout is treatment failure.
+* BICLA-like (Wallace DJ et al., 2011): every domain active at baseline improved — its
+  SLEDAI-2K points fell, or its activity Z_d fell by at least 40% (a BILAG grade step,
+  A → B or B → C, without full resolution; assumed) — no new A and ≤ 1 new B, no SLEDAI-2K
+  worsening, PGA worsening < 0.3 (10% of the 0-3 scale); dropout is treatment failure.
 * Renal complete remission: no active renal descriptor, among patients renal at baseline.
 
 Patients who dropped out before a visit have no value there and are non-responders for
@@ -46,6 +49,8 @@ C3_NORMAL_G_L = 1.2   # middle of the normal range (0.9-1.8 g/L); assumed target
 _NEW_THRESHOLD_MEAN = 0.1
 _PGA_NOISE_SD = 0.3
 _PGA_WORSENING = 0.3
+_BILAG_STEP = 0.6   # domain activity at or below this counts as a BILAG grade improvement
+_RENAL = sledai.DOMAINS.index("renal") == sledai.DOMAIN_INDEX
 _DOMAIN_OF = sledai.DOMAIN_INDEX
 _MAJOR = np.array([d in sledai.MAJOR_DOMAINS for d in sledai.DOMAINS])
 
@@ -61,6 +66,7 @@ class VisitRecords:
     anti_dsdna: np.ndarray  # (n, v) IU/mL
     c3: np.ndarray          # (n, v) g/L
     observed: np.ndarray    # (n, v) False after dropout
+    domain_activity: np.ndarray  # (n, v, 9) clinical activity Z_d, 1 at baseline
 
     def week_index(self, week: float) -> int:
         return int(np.flatnonzero(self.weeks == week)[0])
@@ -77,6 +83,7 @@ def record_visits(cohort: Cohort, traj: Trajectory, clinical_factor: np.ndarray,
     pts = cohort.patients
     z = traj.Y[:, :, _DOMAIN_OF] * clinical_factor[:, :, None]     # (n, v, 24)
     u = rng.random((n, 1, base.shape[1]))
+    u[:, :, _RENAL] = u[:, :, _RENAL][:, :, :1]
     w = rng.exponential(_NEW_THRESHOLD_MEAN, (n, 1, base.shape[1])) / DESCRIPTOR_PREVALENCE
     active = np.where(base[:, None, :], z > u, z > 1.0 + w)
 
@@ -90,6 +97,7 @@ def record_visits(cohort: Cohort, traj: Trajectory, clinical_factor: np.ndarray,
 
     domains0 = sledai.domain_any(base & sledai.CLINICAL)           # (n, 9)
     zdom = traj.Y * clinical_factor[:, :, None]                    # (n, v, 9)
+    zdom[:, 0, :] = 1.0
     weights = domains0[:, None, :].astype(float)
     has = weights.sum(axis=2) > 0
     zbar = np.where(has, (zdom * weights).sum(axis=2) / np.maximum(weights.sum(axis=2), 1),
@@ -101,7 +109,8 @@ def record_visits(cohort: Cohort, traj: Trajectory, clinical_factor: np.ndarray,
 
     observed = traj.days[None, :] <= dropout_day[:, None]
     return VisitRecords(weeks=traj.days / 7.0, active=active, sledai=sledai.score(active),
-                        pga=pga, anti_dsdna=dsdna, c3=c3, observed=observed)
+                        pga=pga, anti_dsdna=dsdna, c3=c3, observed=observed,
+                        domain_activity=zdom)
 
 
 def _new_bilag(rec: VisitRecords, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -132,7 +141,8 @@ def bicla(rec: VisitRecords, week: float) -> np.ndarray:
         cols = (d == _DOMAIN_OF) & sledai.CLINICAL
         pts0[:, d] = rec.active[:, 0, cols].astype(int) @ w[cols]
         ptsk[:, d] = rec.active[:, k, cols].astype(int) @ w[cols]
-    improved = np.where(pts0 > 0, ptsk < pts0, True).all(axis=1)
+    graded = rec.domain_activity[:, k, :] <= _BILAG_STEP
+    improved = np.where(pts0 > 0, (ptsk < pts0) | graded, True).all(axis=1)
     new_a, new_b = _new_bilag(rec, k)
     ok = (improved & (new_a == 0) & (new_b <= 1) & (rec.sledai[:, k] <= rec.sledai[:, 0])
           & (rec.pga[:, k] - rec.pga[:, 0] < _PGA_WORSENING))
@@ -142,9 +152,8 @@ def bicla(rec: VisitRecords, week: float) -> np.ndarray:
 def renal_complete_remission(rec: VisitRecords, week: float) -> tuple[np.ndarray, np.ndarray]:
     """(eligible, responder): renal at baseline; no renal descriptor active at ``week``."""
     k = rec.week_index(week)
-    renal = sledai.DOMAINS.index("renal") == _DOMAIN_OF
-    eligible = rec.active[:, 0, renal].any(axis=1)
-    remission = ~rec.active[:, k, renal].any(axis=1) & rec.observed[:, k]
+    eligible = rec.active[:, 0, _RENAL].any(axis=1)
+    remission = ~rec.active[:, k, _RENAL].any(axis=1) & rec.observed[:, k]
     return eligible, eligible & remission
 
 

@@ -140,7 +140,7 @@ class ModelParameters:
         "time constant of the standard-of-care effect: background immunosuppressants "
         "(mycophenolate, azathioprine) take about 3 months to act")
     entry_flare: float = _p(
-        0.40, "-", "fitted",
+        0.45, "-", "fitted",
         "typical transient excess activity at enrolment (patients enter trials during a "
         "flare; regression to the mean): He 2020 placebo median 11 → 6 by week 12")
     entry_flare_rate: float = _p(
