@@ -173,6 +173,13 @@ def _to_toml(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def test_unmutated_fixture_loads(tmp_path: Path) -> None:
+    """Guards the error cases above: without a mutation the written file is valid."""
+    path = tmp_path / "good.toml"
+    path.write_text(_to_toml(_minimal()), encoding="utf-8")
+    assert load_protocol(path) == parse_protocol(_minimal())
+
+
 def test_specific_messages_say_what_is_allowed() -> None:
     data = _minimal()
     data["arm"][1]["regimen"]["dose_miu"] = -1

@@ -1,0 +1,130 @@
+"""End-to-end tests of the ``trialsim`` command, run as a subprocess like a user would."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import PROTOCOLS, ROOT, run_cli
+
+SUMMARY_KEYS = {"protocol", "seed", "arms", "comparisons", "run_dir", "cohort"}
+
+
+def _small_args(path: Path) -> list[str]:
+    """Each example protocol with a small cohort and two replicates (fast, still exercises
+    power and the per-replicate chunking)."""
+    n_arms = len(tomllib.loads(path.read_text())["arm"])
+    return ["--n", str(max(12, 4 * n_arms)), "--replicates", "2"]
+
+
+@pytest.mark.parametrize("path", PROTOCOLS, ids=[p.stem for p in PROTOCOLS])
+def test_every_example_protocol_runs(path: Path, tmp_path: Path) -> None:
+    res = run_cli("run", str(path), *_small_args(path), "--out", str(tmp_path), "--json")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert SUMMARY_KEYS | {"power", "power_se"} <= doc.keys()
+    run_dir = Path(doc["run_dir"])
+    assert run_dir.parent.parent == tmp_path
+    for name in ("summary.json", "patients.csv", "visits.csv", "protocol.toml"):
+        assert (run_dir / name).is_file(), name
+    assert json.loads((run_dir / "summary.json").read_text()) == doc
+    patients = pd.read_csv(run_dir / "patients.csv")
+    assert len(patients) == doc["cohort"]["enrolled"]
+    assert {"id", "arm", "sex", "age", "sledai_baseline", "dropout"} <= set(patients.columns)
+    # The protocol as run is itself a valid protocol.
+    assert run_cli("validate", str(run_dir / "protocol.toml")).returncode == 0
+
+
+@pytest.mark.parametrize("path", PROTOCOLS, ids=[p.stem for p in PROTOCOLS])
+def test_validate_accepts_examples(path: Path) -> None:
+    res = run_cli("validate", str(path))
+    assert res.returncode == 0, res.stderr
+    assert "valid" in res.stdout
+
+
+def test_run_prints_tables_and_writes_folder(tmp_path: Path) -> None:
+    res = run_cli("run", "protocols/ld-il2-vs-placebo.toml", "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert "SRI4 at week 24 by arm" in res.stdout
+    assert "il2-1miu vs placebo" in res.stdout
+    assert len(list((tmp_path / "ld-il2-vs-placebo").iterdir())) == 1
+
+
+def test_default_protocol_power_json(tmp_path: Path) -> None:
+    """Acceptance: 200 replicates → JSON with power; IL-2 mean rate above placebo's."""
+    res = run_cli("run", "protocols/ld-il2-vs-placebo.toml", "--replicates", "200", "--json",
+                  "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert 0.0 <= doc["power"] <= 1.0
+    assert doc["power_se"] == pytest.approx((doc["power"] * (1 - doc["power"]) / 200) ** 0.5)
+    rates = {a["name"]: a for a in doc["operating_characteristics"]["arms"]}
+    gap = rates["il2-1miu"]["mean_rate"] - rates["placebo"]["mean_rate"]
+    se = (rates["il2-1miu"]["mean_rate_se"] ** 2 + rates["placebo"]["mean_rate_se"] ** 2) ** 0.5
+    assert gap > 4 * se
+    for arm in doc["arms"]:
+        assert arm["ci95"][0] <= arm["rate"] <= arm["ci95"][1]
+
+
+def test_same_seed_same_results_other_seed_other_patients(tmp_path: Path) -> None:
+    args = ["run", "protocols/ld-il2-vs-placebo.toml", "--replicates", "20", "--json"]
+    a = json.loads(run_cli(*args, "--out", str(tmp_path / "a")).stdout)
+    b = json.loads(run_cli(*args, "--out", str(tmp_path / "b")).stdout)
+    for key in ("arms", "comparisons", "power", "operating_characteristics"):
+        assert a[key] == b[key]
+    c = json.loads(run_cli(*args, "--seed", "99", "--out", str(tmp_path / "c")).stdout)
+    pa = pd.read_csv(Path(a["run_dir"]) / "patients.csv")
+    pc = pd.read_csv(Path(c["run_dir"]) / "patients.csv")
+    assert not pa[["age", "sledai_baseline"]].equals(pc[["age", "sledai_baseline"]])
+    assert c["seed"] == 99
+
+
+def test_chunk_size_does_not_change_results(tmp_path: Path) -> None:
+    args = ["run", "protocols/ld-il2-vs-placebo.toml", "--replicates", "12", "--json"]
+    a = json.loads(run_cli(*args, "--chunk", "12", "--out", str(tmp_path / "a")).stdout)
+    b = json.loads(run_cli(*args, "--chunk", "5", "--out", str(tmp_path / "b")).stdout)
+    assert a["operating_characteristics"] == b["operating_characteristics"]
+
+
+def _broken(tmp_path: Path, edit) -> Path:
+    text = (ROOT / "protocols" / "ld-il2-vs-placebo.toml").read_text()
+    path = tmp_path / "broken.toml"
+    path.write_text(edit(text))
+    return path
+
+
+BROKEN = {
+    "unknown-key": (lambda t: t.replace("[population]\n", "[population]\nsexratio = 1\n"),
+                    "population.sexratio"),
+    "negative-dose": (lambda t: t.replace("dose_miu = 1.0", "dose_miu = -1.0"),
+                      "arm[1].regimen.dose_miu"),
+    "week-after-last-visit": (lambda t: t.replace("week = 24\n", "week = 30\n"),
+                              "endpoint.week"),
+    "not-toml": (lambda t: t.replace("[trial]", "[trial"), "not valid TOML"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_bad_protocol_one_message_exit_2(case: str, command: str, tmp_path: Path) -> None:
+    edit, key = BROKEN[case]
+    path = _broken(tmp_path, edit)
+    out = tmp_path / "outputs"
+    args = [command, str(path)] + (["--out", str(out)] if command == "run" else [])
+    res = run_cli(*args)
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr + res.stdout
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, res.stderr
+    assert str(path) in lines[0] and key in lines[0]
+    assert not out.exists() or not any(out.rglob("*"))
+
+
+def test_missing_file_exit_2(tmp_path: Path) -> None:
+    res = run_cli("validate", str(tmp_path / "nope.toml"))
+    assert res.returncode == 2
+    assert "nope.toml" in res.stderr and "Traceback" not in res.stderr

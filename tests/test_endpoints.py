@@ -1,0 +1,198 @@
+"""Tests of trialsim.sledai, the responder endpoints (trialsim.endpoints) and adverse events
+(trialsim.safety).
+
+Endpoint logic is checked on hand-made :class:`VisitRecords`: every patient has the same
+baseline (arthritis 4 + rash 2 + alopecia 2 + mucosal ulcers 2 + low complement 2 + anti-dsDNA
+2 = SLEDAI-2K 14, PGA 1.5) and one change at week 24.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trialsim import sledai
+from trialsim.endpoints import VisitRecords, bicla, renal_complete_remission, responders, sri
+from trialsim.protocol import load_protocol
+from trialsim.regimen import PLACEBO, dose_schedule
+from trialsim.safety import EVENTS, adverse_events
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = ("arthritis", "rash", "alopecia", "mucosal_ulcers", "low_complement",
+            "increased_dna_binding")
+
+
+def _row(names: tuple[str, ...] | list[str]) -> np.ndarray:
+    row = np.zeros(len(sledai.NAMES), dtype=bool)
+    for name in names:
+        row[sledai.NAMES.index(name)] = True
+    return row
+
+
+def _records(week24: list[list[str]], pga24: list[float] | None = None,
+             observed24: list[bool] | None = None,
+             baseline: tuple[str, ...] = BASELINE) -> VisitRecords:
+    """Two visits (weeks 0, 24); patient i's week-24 descriptors are ``week24[i]``."""
+    n = len(week24)
+    active = np.zeros((n, 2, len(sledai.NAMES)), dtype=bool)
+    active[:, 0] = _row(baseline)
+    for i, names in enumerate(week24):
+        active[i, 1] = _row(names)
+    pga = np.full((n, 2), 1.5)
+    if pga24 is not None:
+        pga[:, 1] = pga24
+    observed = np.ones((n, 2), dtype=bool)
+    if observed24 is not None:
+        observed[:, 1] = observed24
+    return VisitRecords(weeks=np.array([0.0, 24.0]), active=active, sledai=sledai.score(active),
+                        pga=pga, anti_dsdna=np.full((n, 2), 40.0), c3=np.full((n, 2), 0.8),
+                        observed=observed)
+
+
+def _without(*names: str) -> list[str]:
+    return [d for d in BASELINE if d not in names]
+
+
+# --------------------------------------------------------------------------- SLEDAI-2K
+
+
+def test_sledai_maximum_and_weights() -> None:
+    """Gladman 2002: 24 descriptors, maximum 105."""
+    assert len(sledai.NAMES) == 24
+    assert sledai.score(np.ones(24, dtype=bool)) == 105
+    assert sledai.score(np.zeros(24, dtype=bool)) == 0
+    assert sledai.score(_row(BASELINE)) == 14
+    assert sledai.score(_row(["seizure", "proteinuria", "fever"])) == 8 + 4 + 1
+    batch = np.stack([np.ones(24, dtype=bool), _row(BASELINE)])[None]
+    np.testing.assert_array_equal(sledai.score(batch), [[105, 14]])
+
+
+# --------------------------------------------------------------------------- SRI-4
+
+
+def test_sri4_reduction_of_four_responds() -> None:
+    rec = _records([_without("arthritis")])
+    assert rec.sledai[0].tolist() == [14, 10]
+    assert sri(rec, 24).tolist() == [True]
+    assert responders(rec, "sri4", 24).tolist() == [True]
+
+
+def test_sri4_needs_a_reduction_of_four() -> None:
+    rec = _records([_without("rash"), _without("rash", "alopecia"), list(BASELINE)])
+    assert sri(rec, 24).tolist() == [False, True, False]
+
+
+def test_sri4_pga_worsening() -> None:
+    """PGA worsening must stay < 0.3: +0.4 fails, +0.25 passes."""
+    rec = _records([_without("arthritis")] * 3, pga24=[1.9, 1.75, 0.5])
+    assert sri(rec, 24).tolist() == [False, True, True]
+
+
+def test_sri4_new_major_domain_is_a_new_bilag_a() -> None:
+    """Reduction 4 (14 → 10) despite new proteinuria: the new renal domain (≈ BILAG A) fails."""
+    rec = _records([_without("arthritis", "rash", "alopecia") + ["proteinuria"]])
+    assert rec.sledai[0, 1] == 10
+    assert sri(rec, 24).tolist() == [False]
+
+
+def test_sri4_allows_one_new_bilag_b_not_two() -> None:
+    one_b = _without("arthritis", "rash") + ["pleurisy"]                 # 14 → 10, new serosal
+    two_b = _without("arthritis", "rash", "alopecia") + ["pleurisy", "fever"]  # 14 → 9
+    rec = _records([one_b, two_b])
+    assert rec.sledai[:, 1].tolist() == [10, 9]
+    assert sri(rec, 24).tolist() == [True, False]
+
+
+def test_sri4_new_serology_is_not_a_new_domain() -> None:
+    rec = _records([_without("arthritis", "low_complement")],
+                   baseline=tuple(d for d in BASELINE if d != "low_complement") + ("fever",))
+    # Baseline 13 (no low complement, fever); week 24: no arthritis, low complement, no fever.
+    rec.active[0, 1] = _row([*_without("arthritis"), "low_complement"])
+    rec = VisitRecords(rec.weeks, rec.active, sledai.score(rec.active), rec.pga, rec.anti_dsdna,
+                       rec.c3, rec.observed)
+    assert rec.sledai[0].tolist() == [13, 10]
+    assert sri(rec, 24, reduction=3).tolist() == [True]
+
+
+def test_dropout_is_non_responder() -> None:
+    rec = _records([_without("arthritis", "rash")] * 2, observed24=[False, True])
+    assert sri(rec, 24).tolist() == [False, True]
+    assert bicla(rec, 24).tolist() == [False, True]
+
+
+def test_sri6() -> None:
+    rec = _records([_without("arthritis"), _without("arthritis", "rash")])
+    assert responders(rec, "sri6", 24).tolist() == [False, True]
+    assert responders(rec, "sri4", 24).tolist() == [True, True]
+
+
+# --------------------------------------------------------------------------- BICLA
+
+
+def test_bicla_requires_every_baseline_domain_to_improve() -> None:
+    """Baseline clinical domains: musculoskeletal (4) and mucocutaneous (6). Dropping only
+    arthritis leaves mucocutaneous unimproved: SRI-4 responder, BICLA non-responder."""
+    rec = _records([
+        _without("arthritis"),                    # mucocutaneous 6 → 6
+        _without("arthritis", "rash"),            # 4 → 0, 6 → 4
+        _without("rash"),                         # musculoskeletal 4 → 4
+        _without("arthritis", "rash") + ["pleurisy", "fever"],   # two new B
+    ])
+    assert bicla(rec, 24).tolist() == [False, True, False, False]
+    assert responders(rec, "bicla", 24).tolist() == [False, True, False, False]
+    assert sri(rec, 24).tolist() == [True, True, False, False]
+
+
+def test_bicla_pga_and_sledai_worsening() -> None:
+    improved = _without("arthritis", "rash")
+    rec = _records([improved, improved], pga24=[1.85, 1.7])
+    assert bicla(rec, 24).tolist() == [False, True]
+
+
+def test_renal_complete_remission() -> None:
+    base = (*BASELINE, "proteinuria", "hematuria")
+    rec = _records([list(BASELINE), [*BASELINE, "hematuria"]], baseline=base)
+    eligible, remission = renal_complete_remission(rec, 24)
+    assert eligible.tolist() == [True, True]
+    assert remission.tolist() == [True, False]
+
+
+def test_unknown_endpoint_raises() -> None:
+    with pytest.raises(ValueError, match="unknown endpoint"):
+        responders(_records([list(BASELINE)]), "bilag", 24)
+
+
+# --------------------------------------------------------------------------- adverse events
+
+
+def test_adverse_event_rates_match_he2020() -> None:
+    """He 2020 Table 3: injection-site reaction 31.0% (IL-2) vs 6.7% (placebo), fever 13.8%
+    vs 0%, flu-like 10.3% vs 0%. With 20,000 patients per arm, no dropout and typical
+    exposure (θ = 1) the simulated shares must be within 4 binomial SEs
+    (sqrt(p(1 − p)/20000) ≤ 0.0033, so ≤ 0.013)."""
+    protocol = load_protocol(ROOT / "protocols" / "he2020.toml")
+    sched = [PLACEBO, dose_schedule(protocol.arms[1].regimen, protocol.horizon_days)]
+    n = 20_000
+    arm = np.repeat([0, 1], n)
+    ae = adverse_events(sched, arm, np.ones(2 * n), np.full(2 * n, np.inf),
+                        np.random.default_rng(31))
+    assert list(ae.columns) == list(EVENTS) and len(ae) == 2 * n
+    expected = {("injection_site_reaction", 1): 0.31, ("injection_site_reaction", 0): 0.067,
+                ("fever", 1): 0.138, ("flu_like", 1): 0.103}
+    for (event, k), p in expected.items():
+        rate = ae.loc[arm == k, event].mean()
+        se = np.sqrt(p * (1 - p) / n)
+        assert abs(rate - p) < 4 * se, (event, k, rate)
+    assert not ae.loc[arm == 0, ["fever", "flu_like"]].any().any()
+
+
+def test_adverse_events_stop_at_dropout() -> None:
+    """Patients who leave before the first dose receive no injections and have no events."""
+    protocol = load_protocol(ROOT / "protocols" / "he2020.toml")
+    sched = [PLACEBO, dose_schedule(protocol.arms[1].regimen, protocol.horizon_days)]
+    arm = np.repeat([0, 1], 500)
+    ae = adverse_events(sched, arm, np.ones(1000), np.full(1000, -1.0),
+                        np.random.default_rng(0))
+    assert not ae.to_numpy().any()
