@@ -60,7 +60,7 @@ def dosing_phases(times: np.ndarray, every: float) -> list[tuple[float, float]]:
     return [(float(times[s]), float(times[e] + every)) for s, e in zip(starts, ends, strict=True)]
 
 
-def shade(ax, phases: list[tuple[float, float]], label: str = "IL-2 dosing") -> None:
+def shade(ax, phases: list[tuple[float, float]], label: str | None = "IL-2 dosing") -> None:
     for i, (a, b) in enumerate(phases):
         ax.axvspan(a / 7.0, b / 7.0, color="0.88", zorder=0, label=label if i == 0 else None)
 
@@ -93,23 +93,20 @@ def fig_pk() -> None:
             label=f"{il2.regimen.dose_miu:g} MIU s.c. every other day (He 2020)")
     ax.plot(days, np.where(iv > floor, iv, np.nan), color="k",
             label="42 MIU i.v. bolus, once (one cancer-regimen dose)")
-    ax.axhline(P.ec50_treg_pm, color="tab:green", ls="--", lw=1)
-    ax.axhline(P.ec50_effector_pm, color="tab:purple", ls="--", lw=1)
-    ax.axhline(P.endogenous_il2_pm * P.il2_deficiency, color="0.4", ls=":", lw=1)
-    ax.text(15.9, P.ec50_treg_pm * 1.15, f"Treg IL-2Rαβγ half-max {P.ec50_treg_pm:g} pM",
-            ha="right", va="bottom", fontsize=8, color="tab:green")
-    ax.text(15.9, P.ec50_effector_pm * 1.15,
-            f"NK/CD8 IL-2Rβγ half-max {P.ec50_effector_pm:g} pM",
-            ha="right", va="bottom", fontsize=8, color="tab:purple")
-    ax.text(15.9, P.endogenous_il2_pm * P.il2_deficiency * 0.8,
-            "endogenous IL-2 in SLE (typical)", ha="right", va="top", fontsize=8, color="0.3")
+    ax.axhline(P.ec50_effector_pm, color="tab:purple", ls="--", lw=1,
+               label=f"NK/CD8 IL-2Rβγ half-max {P.ec50_effector_pm:g} pM")
+    ax.axhline(P.ec50_treg_pm, color="tab:green", ls="--", lw=1,
+               label=f"Treg IL-2Rαβγ half-max {P.ec50_treg_pm:g} pM")
+    ax.axhline(P.endogenous_il2_pm * P.il2_deficiency, color="0.4", ls=":", lw=1,
+               label="endogenous IL-2, typical SLE "
+               f"({P.endogenous_il2_pm * P.il2_deficiency:g} pM)")
     ax.set_yscale("log")
-    ax.set_ylim(floor, 3e4)
+    ax.set_ylim(floor, 1e6)
     ax.set_xlim(0, 16)
     ax.set_xlabel("time since first dose (days)")
     ax.set_ylabel("plasma IL-2, typical patient (pM)")
     ax.set_title("Pharmacokinetics and the IL-2 receptor window")
-    ax.legend(loc="upper right", fontsize=8, bbox_to_anchor=(1.0, 0.93))
+    ax.legend(loc="upper right", fontsize=7.5, ncol=2)
     save(fig, "pk.png")
 
 
@@ -134,6 +131,9 @@ def fig_immunology() -> None:
         q25, q50, q75 = np.percentile(arr, [25, 50, 75], axis=0)
         ax.fill_between(weeks, q25, q75, color=colour, alpha=0.18, lw=0)
         ax.plot(weeks, q50, color=colour, marker="o", ms=3, label=f"{label}, IL-2 arm")
+    for state in "RFHKAX":
+        med = np.median(pooled(results, il2, lambda r, s=state: r.trajectory[s]), axis=0)
+        print(f"  IL-2 arm median {state} by week " + " ".join(f"{x:.2f}" for x in med))
     tfh_pla = np.median(pooled(results, pla, lambda r: r.trajectory["F"]), axis=0)
     ax.plot(weeks, tfh_pla, color="tab:orange", ls="--", lw=1, label="Tfh, placebo arm")
     ax.axhline(1.0, color="0.5", lw=0.8)
@@ -143,7 +143,8 @@ def fig_immunology() -> None:
     ax.set_xlabel("week")
     ax.set_ylabel("cell count × baseline (median, IQR band)")
     n = sum(int((r.arm == il2).sum()) for r in results)
-    ax.set_title(f"He 2020 regimen: immune response in the IL-2 arm ({n} simulated patients)")
+    ax.set_title(f"He 2020 regimen, IL-2 arm: T-cell subsets ({n} simulated patients, "
+                 f"{REPS_IMMUNOLOGY} trials)", fontsize=10)
     ax.legend(fontsize=8, ncol=2, loc="upper right")
     save(fig, "he2020_immunology.png")
 
@@ -160,15 +161,15 @@ def fig_sledai() -> None:
     reg = he.arms[arms[0][0]].regimen
     phases = dosing_phases(dose_schedule(reg, he.horizon_days).times, reg.every_days)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=SIZE)
-    for ax in (ax1, ax2):
-        shade(ax, phases)
+    shade(ax1, phases)
+    shade(ax2, phases, label=None)
     for k, (a, label, name, colour) in enumerate(arms):
         off = (-0.25, 0.25)[k]
         sl = [np.concatenate([r.visits.sledai[(r.arm == a) & r.visits.observed[:, j], j]
                               for r in results]) for j in range(weeks.size)]
         q25, q50, q75 = (np.array([np.percentile(s, q) for s in sl]) for q in (25, 50, 75))
-        ax1.fill_between(weeks + off, q25, q75, color=colour, alpha=0.12, lw=0, step="mid")
-        ax1.step(weeks + off, q50, where="mid", color=colour, label=f"{name}, simulated")
+        ax1.fill_between(weeks, q25, q75, color=colour, alpha=0.10, lw=0)
+        ax1.plot(weeks, q50, color=colour, marker="o", ms=3, label=f"{name}, simulated")
         pub = tg[f"he2020.sledai.median.{label}"]
         ax1.plot(np.asarray(pub["weeks"]) + off, pub["values"], ls="none", marker="D",
                  mfc="white", mec=colour, mew=1.5, ms=6, label=f"{name}, He 2020")
@@ -197,7 +198,7 @@ def fig_sledai() -> None:
     ax2.set_ylabel("SRI-4 responders (%)")
     ax2.set_title("SRI-4 response rate", fontsize=10)
     ax2.set_xlim(0, 24.5)
-    ax2.set_ylim(0, 100)
+    ax2.set_ylim(0, 105)
     ax2.set_xticks(range(0, 25, 4))
     ax2.legend(fontsize=7, loc="upper left")
     fig.suptitle(f"He 2020 (29 IL-2 + 30 placebo): {REPS_SLEDAI} simulated trials vs published",
@@ -235,19 +236,35 @@ def fig_dose_response() -> None:
         fever.append((f.mean(), *_wilson(f.sum(), f.size)))
     xs = np.array(xs)
     sri4, fever = np.array(sri4), np.array(fever)
+    for i, arm in enumerate(prot.arms):
+        print(f"  {arm.name:>13}: peak Treg {rmax[i]:.2f}x, peak NK/CD8 {kmax[i]:.2f}x, "
+              f"SRI-4 wk{week:g} {100 * sri4[i, 0]:.1f}%, fever {100 * fever[i, 0]:.1f}%")
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=SIZE)
-    ax1.plot(xs, rmax, "o-", color="tab:green", label="peak Treg")
-    ax1.plot(xs, kmax, "s-", color="tab:purple", label="peak NK/CD8")
+    sc = np.array([a.regimen is None or a.regimen.route == "sc" for a in prot.arms])
+
+    def curve(ax, y, marker, colour, label, err=None):
+        """Solid through the s.c. arms, dotted to the i.v. arm (a different regimen)."""
+        y = np.asarray(y)
+        for mask, ls, lab in ((sc, "-", label), (~sc, "none", None)):
+            yerr = err[:, mask] if err is not None else None
+            ax.errorbar(xs[mask], y[mask], yerr=yerr, marker=marker, ls=ls, color=colour,
+                        capsize=3, label=lab)
+        last = np.flatnonzero(sc)[-1]
+        for i in np.flatnonzero(~sc):
+            ax.plot(xs[[last, i]], y[[last, i]], ":", color=colour)
+
+    curve(ax1, rmax, "o", "tab:green", "peak Treg")
+    curve(ax1, kmax, "s", "tab:purple", "peak NK/CD8")
     ax1.axhline(1.0, color="0.5", lw=0.8)
     ax1.set_yscale("log")
     ax1.set_yticks([1, 2, 3, 5, 10])
     ax1.set_yticklabels(["1", "2", "3", "5", "10"])
     ax1.set_ylabel("median peak, × baseline")
     ax1.set_title("Cell expansion", fontsize=10)
-    ax2.errorbar(xs, 100 * sri4[:, 0], yerr=100 * np.abs(sri4[:, 1:].T - sri4[:, 0]),
-                 fmt="o-", color="tab:red", capsize=3, label=f"SRI-4 at week {week:g}")
-    ax2.errorbar(xs, 100 * fever[:, 0], yerr=100 * np.abs(fever[:, 1:].T - fever[:, 0]),
-                 fmt="^-", color="tab:orange", capsize=3, label="fever (any time)")
+    curve(ax2, 100 * sri4[:, 0], "o", "tab:red", f"SRI-4 at week {week:g}",
+          err=100 * np.abs(sri4[:, 1:].T - sri4[:, 0]))
+    curve(ax2, 100 * fever[:, 0], "^", "tab:orange", "fever (any time)",
+          err=100 * np.abs(fever[:, 1:].T - fever[:, 0]))
     ax2.set_ylabel("patients (%), 95% CI")
     ax2.set_ylim(0, 105)
     ax2.set_title("Efficacy and fever", fontsize=10)
@@ -262,8 +279,8 @@ def fig_dose_response() -> None:
         ax.legend(fontsize=8, loc="upper left")
     ax1.xaxis.label.set_size(8)
     ax2.xaxis.label.set_size(8)
-    n = int(sum((r.arm == 0).sum() for r in results))
-    fig.suptitle(f"Dose ranging (He 2020 cycles; cancer regimen shaded): ≈{n} patients per arm",
+    n = prot.population.n * REPS_DOSE // len(prot.arms)
+    fig.suptitle(f"Dose ranging (He 2020 cycles; cancer regimen shaded): ~{n} patients per arm",
                  fontsize=11)
     save(fig, "dose_response.png")
 
@@ -271,6 +288,11 @@ def fig_dose_response() -> None:
 # --------------------------------------------------------------------------------------
 def fig_daily() -> None:
     prot = load_protocol(PROTOCOLS / "daily-dosing.toml")
+    # The protocol's visits are weekly to week 8 then 12 and 16; weekly to the end shows how
+    # fast Treg fall once dosing stops (same seed, endpoint week unchanged).
+    data = prot.model_dump()
+    data["visits"]["weeks"] = list(range(0, int(prot.visits.weeks[-1]) + 1))
+    prot = parse_protocol(data, source="daily-dosing (weekly visits)")
     results = simulate_trials(prot, range(REPS_DAILY))
     weeks = np.asarray(prot.visits.weeks)
     fig, ax = plt.subplots(figsize=SIZE)
@@ -285,6 +307,7 @@ def fig_daily() -> None:
         colour = PLACEBO_COLOUR if arm.is_placebo else IL2_COLOUR
         ax.fill_between(weeks, q25, q75, color=colour, alpha=0.15, lw=0)
         ax.plot(weeks, q50, "o-", color=colour, ms=4, label=f"Treg, {arm.name} (median, IQR)")
+        print(f"  {arm.name}: median Treg by week " + " ".join(f"{x:.2f}" for x in q50))
         if arm.regimen is not None:
             peak = np.median(pooled(results, a, lambda r: r.trajectory.extremes["R_max"]))
             ax.axhline(peak, color=colour, ls=":", lw=1,
@@ -296,8 +319,9 @@ def fig_daily() -> None:
     ax.set_ylim(0, 9)
     ax.set_xlabel("week")
     ax.set_ylabel("Treg × baseline")
-    ax.set_title("Continuous daily dosing: Treg peak early, then drift down (tachyphylaxis)",
-                 fontsize=10)
+    n = prot.population.n * REPS_DAILY // len(prot.arms)
+    ax.set_title("Daily dosing for 8 weeks: Treg peak in week 1, then drift down "
+                 f"(~{n} patients per arm)", fontsize=10)
     ax.legend(fontsize=8, loc="upper right")
     save(fig, "daily_tachyphylaxis.png")
 

@@ -8,6 +8,7 @@ baseline (arthritis 4 + rash 2 + alopecia 2 + mucosal ulcers 2 + low complement 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from trialsim.endpoints import VisitRecords, bicla, renal_complete_remission, re
 from trialsim.protocol import load_protocol
 from trialsim.regimen import PLACEBO, dose_schedule
 from trialsim.safety import EVENTS, adverse_events
+from trialsim.trial import simulate_trials
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ("arthritis", "rash", "alopecia", "mucosal_ulcers", "low_complement",
@@ -33,8 +35,10 @@ def _row(names: tuple[str, ...] | list[str]) -> np.ndarray:
 
 def _records(week24: list[list[str]], pga24: list[float] | None = None,
              observed24: list[bool] | None = None,
-             baseline: tuple[str, ...] = BASELINE) -> VisitRecords:
-    """Two visits (weeks 0, 24); patient i's week-24 descriptors are ``week24[i]``."""
+             baseline: tuple[str, ...] = BASELINE,
+             activity24: float = 1.0) -> VisitRecords:
+    """Two visits (weeks 0, 24); patient i's week-24 descriptors are ``week24[i]``; every
+    domain's clinical activity is 1 at baseline and ``activity24`` at week 24."""
     n = len(week24)
     active = np.zeros((n, 2, len(sledai.NAMES)), dtype=bool)
     active[:, 0] = _row(baseline)
@@ -46,9 +50,11 @@ def _records(week24: list[list[str]], pga24: list[float] | None = None,
     observed = np.ones((n, 2), dtype=bool)
     if observed24 is not None:
         observed[:, 1] = observed24
+    activity = np.ones((n, 2, len(sledai.DOMAINS)))
+    activity[:, 1] = activity24
     return VisitRecords(weeks=np.array([0.0, 24.0]), active=active, sledai=sledai.score(active),
                         pga=pga, anti_dsdna=np.full((n, 2), 40.0), c3=np.full((n, 2), 0.8),
-                        observed=observed)
+                        observed=observed, domain_activity=activity)
 
 
 def _without(*names: str) -> list[str]:
@@ -110,8 +116,7 @@ def test_sri4_new_serology_is_not_a_new_domain() -> None:
                    baseline=tuple(d for d in BASELINE if d != "low_complement") + ("fever",))
     # Baseline 13 (no low complement, fever); week 24: no arthritis, low complement, no fever.
     rec.active[0, 1] = _row([*_without("arthritis"), "low_complement"])
-    rec = VisitRecords(rec.weeks, rec.active, sledai.score(rec.active), rec.pga, rec.anti_dsdna,
-                       rec.c3, rec.observed)
+    rec = dataclasses.replace(rec, sledai=sledai.score(rec.active))
     assert rec.sledai[0].tolist() == [13, 10]
     assert sri(rec, 24, reduction=3).tolist() == [True]
 
@@ -145,6 +150,23 @@ def test_bicla_requires_every_baseline_domain_to_improve() -> None:
     assert sri(rec, 24).tolist() == [True, True, False, False]
 
 
+def test_bicla_counts_a_bilag_grade_step_without_resolution() -> None:
+    """A baseline domain whose points did not fall still improves when its clinical activity
+    fell by >= 40% (Z_d <= 0.6, a BILAG grade step): at 0.6 it counts, at 0.61 it does not."""
+    rec_step = _records([_without("arthritis")], activity24=0.6)
+    rec_none = _records([_without("arthritis")], activity24=0.61)
+    assert bicla(rec_step, 24).tolist() == [True]
+    assert bicla(rec_none, 24).tolist() == [False]
+    # The grade step never rescues a worsening SLEDAI-2K, a new domain or a dropout.
+    worse = _records([[*BASELINE, "fever"]], activity24=0.1)
+    new_a = _records([_without("arthritis", "rash", "alopecia") + ["proteinuria"]],
+                     activity24=0.1)
+    gone = _records([list(BASELINE)], activity24=0.1, observed24=[False])
+    assert bicla(worse, 24).tolist() == bicla(new_a, 24).tolist() == [False]
+    assert bicla(gone, 24).tolist() == [False]
+    assert bicla(_records([list(BASELINE)], activity24=0.1), 24).tolist() == [True]
+
+
 def test_bicla_pga_and_sledai_worsening() -> None:
     improved = _without("arthritis", "rash")
     rec = _records([improved, improved], pga24=[1.85, 1.7])
@@ -162,6 +184,33 @@ def test_renal_complete_remission() -> None:
 def test_unknown_endpoint_raises() -> None:
     with pytest.raises(ValueError, match="unknown endpoint"):
         responders(_records([list(BASELINE)]), "bilag", 24)
+
+
+# --------------------------------------------------------------------------- recorded visits
+
+
+def test_recorded_visits_are_consistent() -> None:
+    """On a simulated He 2020 trial (400 patients): SLEDAI-2K is the score of the recorded
+    descriptors, week 0 is the screening record, the baseline renal descriptors of a patient
+    remit together (one shared threshold), and visits after dropout are unobserved."""
+    protocol = load_protocol(ROOT / "protocols" / "he2020.toml").with_overrides(n=400)
+    result = simulate_trials(protocol, [0])[0]
+    rec = result.visits
+    np.testing.assert_array_equal(rec.sledai, sledai.score(rec.active))
+    np.testing.assert_array_equal(rec.active[:, 0], result.cohort.descriptors)
+    np.testing.assert_array_equal(rec.sledai[:, 0], result.cohort.patients["sledai0"])
+    np.testing.assert_allclose(rec.pga[:, 0], result.cohort.patients["pga0"])
+    renal = np.array([d.domain == "renal" for d in sledai.DESCRIPTORS])
+    base_renal = rec.active[:, 0][:, renal]                          # (n, 4)
+    multi = base_renal.sum(axis=1) >= 2
+    assert multi.sum() > 20
+    later = rec.active[multi][:, 1:][:, :, renal] & base_renal[multi][:, None, :]
+    n_on = later.sum(axis=2)
+    assert ((n_on == 0) | (n_on == base_renal[multi].sum(axis=1)[:, None])).all()
+    assert (n_on == 0).any() and (n_on > 0).any()
+    days = rec.weeks * 7
+    np.testing.assert_array_equal(rec.observed, days[None, :] <= result.dropout_day[:, None])
+    assert ((rec.pga >= 0) & (rec.pga <= 3)).all()
 
 
 # --------------------------------------------------------------------------- adverse events

@@ -102,7 +102,7 @@ def _cohort_parameters(n: int, seed: int):
     return sample_patient_parameters(severity, DEFAULT_PARAMETERS, Model(), rng)
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(dose=st.floats(0.05, 50.0), every=st.floats(1.0, 7.0),
        route=st.sampled_from(["sc", "iv"]), seed=st.integers(0, 2**32 - 1))
 def test_states_stay_finite_and_non_negative(dose: float, every: float, route: str,

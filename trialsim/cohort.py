@@ -119,7 +119,7 @@ def _logit(p: float) -> float:
 
 def sample_candidates(pop: Population, size: int, rng: np.random.Generator) -> pd.DataFrame:
     """Draw ``size`` clinic candidates (before screening) from the generative model above."""
-    weights = pop.ancestry or DEFAULT_ANCESTRY
+    weights = pop.ancestry_weights or DEFAULT_ANCESTRY
     names = [a for a in ANCESTRIES if weights.get(a, 0.0) > 0]
     w = np.array([weights[a] for a in names], dtype=float)
     anc_idx = rng.choice(len(names), size=size, p=w / w.sum())

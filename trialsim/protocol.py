@@ -42,6 +42,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -52,9 +53,13 @@ Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=
 
 
 class _Frozen(BaseModel):
-    """Base: immutable, unknown keys are errors, no coercion of str to numbers."""
+    """Base: immutable, unknown keys are errors, no coercion of strings or booleans to
+    numbers, no NaN or infinity (TOML can spell both)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+
+
 
 
 class TrialSpec(_Frozen):
@@ -90,7 +95,26 @@ class Population(_Frozen):
 
     n: int = Field(ge=2, le=2_000_000)
     female_fraction: float = Field(default=0.9, ge=0.0, le=1.0)
-    ancestry: dict[Ancestry, Annotated[float, Field(ge=0)]] | None = None
+    ancestry: tuple[tuple[Ancestry, Annotated[float, Field(ge=0)]], ...] | None = None
+
+    @field_validator("ancestry", mode="before")
+    @classmethod
+    def _table_to_pairs(cls, value: Any) -> Any:
+        # A TOML table {asian = 1.0} becomes sorted (name, weight) pairs: hashable, immutable.
+        if isinstance(value, dict):
+            return tuple(sorted(value.items()))
+        if isinstance(value, list):
+            return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        return value
+
+    @field_serializer("ancestry")
+    def _pairs_to_table(self, value: Any) -> Any:
+        return None if value is None else dict(value)
+
+    @property
+    def ancestry_weights(self) -> dict[str, float] | None:
+        """Ancestry weights as a fresh dict (``None``: the default mix)."""
+        return None if self.ancestry is None else dict(self.ancestry)
     age: AgeRange = AgeRange()
     min_sledai: int = Field(default=6, ge=0, le=105)
     min_pga: float = Field(default=0.0, ge=0.0, le=3.0)
@@ -149,7 +173,7 @@ class Arm(_Frozen):
 class Visits(_Frozen):
     """``[visits]``: scheduled assessment weeks; week 0 is baseline."""
 
-    weeks: tuple[float, ...] = Field(min_length=2)
+    weeks: tuple[float, ...] = Field(min_length=2, strict=False)
 
     @field_validator("weeks")
     @classmethod
@@ -191,7 +215,8 @@ class Randomization(_Frozen):
     """``[randomization]``: permuted blocks, optionally stratified."""
 
     block_size: int | None = Field(default=None, ge=2, le=1000)
-    stratify_by: tuple[Literal["sledai_ge10", "sex", "renal"], ...] = ("sledai_ge10",)
+    stratify_by: tuple[Literal["sledai_ge10", "sex", "renal"], ...] = Field(
+        default=("sledai_ge10",), strict=False)
 
 
 class Model(_Frozen):
@@ -210,7 +235,7 @@ class Protocol(_Frozen):
 
     trial: TrialSpec
     population: Population
-    arm: tuple[Arm, ...] = Field(min_length=2)
+    arm: tuple[Arm, ...] = Field(min_length=2, strict=False)
     visits: Visits
     endpoint: EndpointSpec
     analysis: Analysis = Analysis()
@@ -243,7 +268,7 @@ class Protocol(_Frozen):
                 ("randomization", "block_size"),
                 f"must be a multiple of the allocation ratios' sum {total} (got {bs})",
             )
-        anc = self.population.ancestry
+        anc = self.population.ancestry_weights
         if anc is not None and sum(anc.values()) <= 0:
             raise _CrossFieldError(("population", "ancestry"), "needs a weight > 0")
         if self.population.n < len(self.arm):
