@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint calibrate bench clean
+.PHONY: run test calibrate bench figures clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ calibrate: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m trialsim.bench
+
+figures: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
+	$(BIN)/python docs/figures.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

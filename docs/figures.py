@@ -2,10 +2,11 @@
 
 Run from anywhere:  .venv/bin/python docs/figures.py
 
-Only the public API is used (protocol loading, trial simulation, the PK function, dose
-schedules, the default parameters). Every simulation uses the seed of its protocol file, so
-the figures are reproducible; replicate counts are modest so the script runs in well under
-a minute.
+Only the public API is used (protocol loading and parsing, trial simulation, the PK
+function, dose schedules, the default parameters, and ``trialsim.endpoints.sri`` for SRI-4 at
+every visit). Every simulation uses the seed of its protocol file, so the figures are
+reproducible; replicate counts are modest so the script runs in well under a minute. The
+numbers quoted in docs/model.md's figure captions are printed on the way.
 """
 
 from __future__ import annotations

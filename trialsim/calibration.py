@@ -4,8 +4,8 @@ Targets come from ``trialsim/data/targets.toml`` (a copy of the project's
 ``shared/calibration/targets.toml``). A simulated rate passes when its mean over the
 replicates lies inside the target's 95% interval; a median SLEDAI-2K passes when the pooled
 median of all simulated patients observed at that week is within 2 points of the published
-median; a direction passes when the IL-2 arm's median at week 10 (the end of the last
-dosing phase, when He 2016 sampled during treatment) moves the published way.
+median (PGA: within 0.5); a direction passes when the IL-2 arm's median at week 10 (the end
+of the last dosing phase, when He 2016 sampled during treatment) moves the published way.
 
 Protocols (in ``protocols/``): ``he2020.toml`` (He 2020 as analysed, 29 + 30) and
 ``placebo-52w.toml`` (standard of care over 52 weeks, SLEDAI-2K ≥ 6).
@@ -31,6 +31,7 @@ from trialsim.protocol import load_protocol
 from trialsim.trial import TrialResult
 
 MEDIAN_TOLERANCE = 2.0    # SLEDAI-2K points (issue: "within 2 points")
+PGA_TOLERANCE = 0.5       # PGA points (0-3 scale); assumed, no published interval
 UNCHANGED_TOLERANCE = 0.05  # |median − 1| for a population "unchanged" (He 2016 Th1/Th2)
 
 
@@ -143,6 +144,15 @@ def _he2020_checks(targets: list[dict], c: _Collector, names: list[str]) -> list
                 iv = (val - MEDIAN_TOLERANCE, val + MEDIAN_TOLERANCE)
                 out.append(TargetCheck(f"{tid}.week{wk}", f"median SLEDAI-2K week {wk} "
                                        f"{t['arm']}", val, iv, sim, iv[0] <= sim <= iv[1]))
+        elif t["endpoint"] == "pga_median":
+            for label in ("il2", "placebo"):
+                a = _arm_index(names, label)
+                for wk, val in zip(t["weeks"], t[label], strict=True):
+                    sim = c.pooled_median(c.pga, a, float(wk))
+                    iv = (max(val - PGA_TOLERANCE, 0.0), min(val + PGA_TOLERANCE, 3.0))
+                    out.append(TargetCheck(f"{tid}.{label}.week{wk}", f"median PGA week {wk} "
+                                           f"{label}", val, iv, round(sim, 2),
+                                           iv[0] <= sim <= iv[1]))
         elif t["endpoint"] == "renal_complete_remission":
             for label in ("il2", "placebo"):
                 a = _arm_index(names, label)

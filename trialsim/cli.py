@@ -76,7 +76,8 @@ def run(
     try:
         p = load_protocol(protocol)
         if seed is not None or replicates is not None or n is not None:
-            p = p.with_overrides(seed=seed, replicates=replicates, n=n)
+            p = p.with_overrides(seed=seed, replicates=replicates, n=n,
+                                 source=f"{protocol} (with command-line overrides)")
         total = p.trial.replicates
         with _progress(total, "simulating trials", total > 1 and sys.stderr.isatty()) as tick:
             result = run_design(p, chunk=chunk, progress=tick, source=str(protocol))

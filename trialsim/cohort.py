@@ -25,14 +25,15 @@ Generative model (per candidate)
   ``p_j`` and ``b_j`` are fitted by hand so that a SLEDAI-2K ≥ 6 cohort approaches the BLISS
   pooled baseline (mean 9.71, SD 3.76, 52% ≥ 10; Navarra, Lancet 2011; Furie, Arthritis Rheum
   2011) and a SLEDAI-2K ≥ 8 cohort of Asian patients He 2020's medians (11–12) and nephritis
-  share (25/59 = 42%). Measured on 20,000 enrolled (seed 1): ≥ 6 cohort mean 10.25, SD 4.71,
-  46% ≥ 10, anti-dsDNA+ 67%, low C3 47%, PGA 1.42 (SD 0.53), renal 17%, mean age 37.3;
-  Asian ≥ 8 cohort median 12, renal 47%, anti-dsDNA median 37.5 IU/mL. The SD is wider than
-  BLISS's (a heavier upper tail); tests pin the mean and the ≥ 10 share.
-* anti-dsDNA titre (IU/mL): log10 ~ Normal(1.35 + 0.3 z, 0.55); positive ≥ 20 IU/mL.
+  share (25/59 = 42%). Measured on 20,000 enrolled (seed 1): ≥ 6 cohort mean 10.19, SD 4.65,
+  46% ≥ 10, anti-dsDNA+ 67%, low C3 47%, PGA 1.41 (SD 0.52), renal 16%, mean age 37.3;
+  Asian ≥ 8 cohort median 11, renal 42%, anti-dsDNA median 32.3 IU/mL, PGA 1.66. The SD is
+  wider than BLISS's (a heavier upper tail); tests pin the mean and the ≥ 10 share. PGA in
+  the Asian cohort is below He 2020's medians (2.2-2.3): PGA scales differ between trials.
+* anti-dsDNA titre (IU/mL): log10 ~ Normal(1.28 + 0.3 z, 0.55); positive ≥ 20 IU/mL.
   Fitted to BLISS positivity 64–75% and He 2020 median 34.8 IU/mL.
-* C3 (g/L) ~ Normal(0.97 − 0.13 z, 0.22), low < 0.9 g/L. Fitted to BLISS low C3 40–49%.
-* physician global assessment (PGA, 0–3) = 0.35 + 0.13 × clinical SLEDAI-2K + Normal(0, 0.35),
+* C3 (g/L) ~ Normal(1.03 − 0.13 z, 0.22), low < 0.9 g/L. Fitted to BLISS low C3 40–49%.
+* physician global assessment (PGA, 0–3) = 0.55 + 0.11 × clinical SLEDAI-2K + Normal(0, 0.25),
   clipped. Fitted to the BLISS pooled mean 1.4 (SD 0.5).
 """
 

@@ -303,8 +303,9 @@ class Protocol(_Frozen):
         return hashlib.sha256(blob).hexdigest()[:8]
 
     def with_overrides(self, *, seed: int | None = None, replicates: int | None = None,
-                       n: int | None = None) -> Protocol:
-        """A copy with the trial seed, replicate count or sample size replaced (validated)."""
+                       n: int | None = None, source: str = "<override>") -> Protocol:
+        """A copy with the trial seed, replicate count or sample size replaced (validated;
+        errors name ``source``)."""
         data = self.model_dump()
         if seed is not None:
             data["trial"]["seed"] = seed
@@ -312,7 +313,7 @@ class Protocol(_Frozen):
             data["trial"]["replicates"] = replicates
         if n is not None:
             data["population"]["n"] = n
-        return parse_protocol(data, source="<override>")
+        return parse_protocol(data, source=source)
 
 
 class _CrossFieldError(ValueError):

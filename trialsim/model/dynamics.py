@@ -17,7 +17,7 @@ States per patient (all normalised to 1 at baseline except the signal ``S``):
 
 Equations (t in days; θ exposure factor, δ IL-2 deficiency, per patient)::
 
-    IL2(t)   = (θ·C(t) + δ·c_endo) / (1 + sink·(R − 1) + sink_D·D)       [pM]
+    IL2(t)   = (θ·C(t) + δ·c_endo) / max(1 + sink·(R − 1) + sink_D·D, 0.2)  [pM]
     dD/dt    = k_D (max(R − 1, 0) − D)
     occ_r    = IL2 / (IL2 + EC50_αβγ);  occ_k = IL2 / (IL2 + EC50_βγ)
     dS/dt    = k_S (occ_r − S)
@@ -32,7 +32,10 @@ Equations (t in days; θ exposure factor, δ IL-2 deficiency, per patient)::
     dX/dt    = k_X ((1 − soc(t)) I − X),   soc(t) = soc·(1 − e^(−t/τ_soc))
     dY_d/dt  = k_d (X − Y_d)
 
-S0 and occ_k0 are the baseline occupancies from endogenous IL-2 alone. Expanded Treg consume
+S0 and occ_k0 are the baseline occupancies from endogenous IL-2 alone. Within each 6-hour
+step the occupancies are averaged over the twelve 30-minute PK sub-steps (the receptors are
+saturable, so the mean of occupancy, not occupancy of the mean concentration). The sink
+divisor is floored at 0.2 so a contracted Treg pool cannot make IL-2 diverge. Expanded Treg consume
 IL-2 (the sink), so off drug their signal falls below baseline and they shrink back: IL-2
 competition is the homeostat, and under continued dosing the same sink blunts exposure
 (tachyphylaxis). C(t) is resolved on a 30-minute grid inside each 6-hour step, so the

@@ -5,7 +5,8 @@
   starts at 1 and resolves to 1/(1 + φ) under standard of care.
 * New flares: onsets form a Poisson process with hazard ``flare_rate_per_year × X(t)``
   (more active disease flares more), X taken as the mean of the two bracketing visits; each
-  flare multiplies activity by 1 + a·e^(−(t − t_f)·decay), a ~ Exponential(flare_size).
+  flare adds a·e^(−(t − t_f)·decay), a ~ Exponential(flare_size), to a factor that starts at
+  1, and activity is multiplied by that factor (1 + Σ bumps).
 """
 
 from __future__ import annotations

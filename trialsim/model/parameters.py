@@ -98,9 +98,10 @@ class ModelParameters:
     th17_rate: float = _p(0.1, "1/day", "assumed", "Th17 turnover: no human data (model.md)")
     tfh_suppression: float = _p(
         2.2, "-", "fitted",
-        "Treg suppression of Tfh, target·(1+s)/(1+s·Treg): Tfh ≈ 0.65-0.76 of baseline at "
-        "Treg 2× (He 2016 direction; prototype in model.md); Tfh more suppressed than Th17 "
-        "(Liang 2021 Clin Transl Immunol)")
+        "Treg suppression of Tfh, target·(1+s)/(1+s·Treg); fitted with the loop gain and "
+        "weights to the He 2020 SRI-4 and SLEDAI-2K targets. Gives Tfh ≈ 0.55 of baseline "
+        "at the end of on-phases (Treg ≈ 1.9×), lower than the 0.65-0.76 of the prototype in "
+        "calibration/model.md; Tfh more suppressed than Th17 (Liang 2021 Clin Transl Immunol)")
     th17_suppression: float = _p(
         1.8, "-", "fitted", "as tfh_suppression, for Th17 (He 2016: Th17 down)")
     plasmablast_rate: float = _p(
@@ -109,11 +110,9 @@ class ModelParameters:
         math.log(2) / 21.0, "1/day", "assumed", "IgG half-life ≈ 21 days (textbook)")
     long_lived_fraction: float = _p(
         0.6, "-", "fitted",
-        "share of anti-dsDNA from long-lived plasma cells (Tfh-independent): He 2020 median "
-        "anti-dsDNA 34.8 → 29.0 IU/mL (−17%) by week 24")
-    complement_coupling: float = _p(
-        1.0, "-", "assumed",
-        "C3 deficit proportional to immune complexes (anti-dsDNA × activity)")
+        "share of anti-dsDNA from long-lived plasma cells (Tfh-independent), set so anti-dsDNA "
+        "falls modestly as in He 2020 (median 34.8 → 33.0 → 29.0 IU/mL, weeks 0/12/24); the "
+        "model gives about −13% at week 12 and −10% at week 24")
 
     # --- disease activity ----------------------------------------------------------------
     tissue_rate: float = _p(
@@ -144,7 +143,8 @@ class ModelParameters:
         "typical transient excess activity at enrolment (patients enter trials during a "
         "flare; regression to the mean): He 2020 placebo median 11 → 6 by week 12")
     entry_flare_rate: float = _p(
-        0.08, "1/day", "fitted", "resolution of the entry flare under standard of care")
+        0.08, "1/day", "assumed",
+        "resolution of the entry flare under standard of care (half-life ≈ 9 days)")
     renal_rate: float = _p(
         0.015, "1/day", "assumed",
         "lag of renal manifestations (proteinuria, sediment) behind inflammation: months")
@@ -154,7 +154,7 @@ class ModelParameters:
 
     # --- flares ---------------------------------------------------------------------------
     flare_rate_per_year: float = _p(
-        0.9, "1/year", "fitted",
+        0.9, "1/year", "assumed",
         "hazard of a SELENA flare at baseline activity; severe-flare risk ≈ 30%/52 weeks in "
         "serologically active placebo patients (van Vollenhoven RF et al., Ann Rheum Dis "
         "2012;71:1343)")

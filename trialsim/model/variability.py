@@ -16,10 +16,11 @@ import pandas as pd
 from trialsim.model.parameters import ModelParameters
 from trialsim.protocol import Model as ModelSpec
 
-# Log-scale SDs (assumed): exposure from the CV of s.c. absorption/volume in Piscitelli 1996
-# (apparent t1/2 3.3 ± 0.9 h suggests ~30%); Treg responsiveness varied ~2-fold between
+# Log-scale SDs, all assumed: exposure from the CV of s.c. absorption/volume in Piscitelli
+# 1996 (apparent t1/2 3.3 ± 0.9 h suggests ~30%); Treg responsiveness varied ~2-fold between
 # patients in DILfrequency (Seelig 2018): SD 0.35; standard-of-care response is the most
-# heterogeneous (placebo responders and non-responders): SD 0.9.
+# heterogeneous (placebo responders and non-responders): SD 0.9; IL-2 deficiency (0.35) and
+# helper suppressibility (0.25) have no published spread and are plausible guesses.
 _ENTRY_SHAPE = 3.0  # gamma shape of the entry flare (assumed; CV 58%)
 _SD = {"exposure": 0.3, "deficiency": 0.35, "treg_gain": 0.35, "soc": 0.9, "helper": 0.25}
 
@@ -49,9 +50,11 @@ def sample_patient_parameters(
 ) -> PatientParameters:
     """Draw per-patient parameters for patients of latent severity ``severity`` (SD units).
 
-    Correlations with severity (assumed, in the sourced direction): more active disease has
-    less IL-2 production (von Spee-Mayer A et al., Ann Rheum Dis 2016;75:1407: the Treg/Tconv
-    imbalance grows with activity) and a larger entry flare.
+    Correlations with severity (assumed slopes, in the sourced direction): more active
+    disease has less IL-2 production (log-slope −0.15 per SD; von Spee-Mayer A et al., Ann
+    Rheum Dis 2016;75:1407: the Treg/Tconv imbalance grows with activity) and a larger entry
+    flare (log-slope 0.2 per SD). The standard-of-care effect is capped at 0.9 (assumed: no
+    patient loses all inflammatory drive to background therapy).
     """
     n = severity.size
     z = np.clip(severity, -3, 3)
