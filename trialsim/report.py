@@ -22,6 +22,14 @@ def _ci(ci: tuple[float, float], pct: bool = True) -> str:
     return f"{f(ci[0])} – {f(ci[1])}"
 
 
+def _table(title: str, columns: tuple[str, ...]) -> Table:
+    """A table whose first column (the arm) is left-aligned and the rest right-aligned."""
+    t = Table(title=title)
+    for i, col in enumerate(columns):
+        t.add_column(col, justify="left" if i == 0 else "right")
+    return t
+
+
 def cohort_panel(summary: dict[str, Any]) -> Panel:
     c = summary["cohort"]
     fails = ", ".join(f"{k} {v}" for k, v in c["screen_failures"].items()) or "none"
@@ -35,9 +43,8 @@ def cohort_panel(summary: dict[str, Any]) -> Panel:
 
 def arms_table(protocol: Protocol, result: DesignResult) -> Table:
     ep = protocol.endpoint
-    t = Table(title=f"{ep.primary.upper()} at week {ep.week:g} by arm")
-    for col in ("arm", "n", "responders", "rate", "95% CI (Wilson)"):
-        t.add_column(col, justify="left" if col == "arm" else "right")
+    t = _table(f"{ep.primary.upper()} at week {ep.week:g} by arm",
+               ("arm", "n", "responders", "rate", "95% CI (Wilson)"))
     first = result.first
     pd_cols = result.oc is not None
     if pd_cols:
@@ -53,9 +60,8 @@ def arms_table(protocol: Protocol, result: DesignResult) -> Table:
 
 def comparisons_table(protocol: Protocol, result: DesignResult) -> Table:
     a = protocol.analysis
-    t = Table(title=f"Comparisons vs control ({a.test}, {a.sided}-sided, alpha {a.alpha:g})")
-    for col in ("arm", "difference", "95% CI (Newcombe)", "p-value", "significant"):
-        t.add_column(col, justify="left" if col == "arm" else "right")
+    t = _table(f"Comparisons vs control ({a.test}, {a.sided}-sided, alpha {a.alpha:g})",
+               ("arm", "difference", "95% CI (Newcombe)", "p-value", "significant"))
     if result.oc is not None:
         t.add_column(f"power over {result.oc.replicates} trials (± MC SE)", justify="right")
     for k, c in enumerate(result.first.analysis.comparisons):
@@ -73,10 +79,9 @@ def immunology_table(protocol: Protocol, result: DesignResult) -> Table:
     """Median peak Treg, lowest Tfh/Th17 and peak NK/CD8 per arm (replicate 0)."""
     first = result.first
     ex = first.trajectory.extremes
-    t = Table(title="Immunology, median per arm (× baseline)")
-    for col in ("arm", "peak Treg", "lowest Tfh", "lowest Th17", "peak NK/CD8",
-                "inj. site AE", "fever"):
-        t.add_column(col, justify="left" if col == "arm" else "right")
+    t = _table("Immunology, median per arm (× baseline)",
+               ("arm", "peak Treg", "lowest Tfh", "lowest Th17", "peak NK/CD8",
+                "inj. site AE", "fever"))
     for k, arm in enumerate(protocol.arms):
         m = first.arm == k
         ae = first.adverse[m]
