@@ -128,3 +128,12 @@ def test_missing_file_exit_2(tmp_path: Path) -> None:
     res = run_cli("validate", str(tmp_path / "nope.toml"))
     assert res.returncode == 2
     assert "nope.toml" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_unwritable_output_is_one_line_exit_2(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    res = run_cli("run", "protocols/ld-il2-vs-placebo.toml", "--out", str(blocker))
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    assert str(blocker) in res.stderr and len(res.stderr.strip().splitlines()) == 1

@@ -23,3 +23,7 @@ class ModelError(TrialsimError):
 
 class CalibrationError(TrialsimError):
     """Calibration targets could not be read or matched to a protocol."""
+
+
+class OutputError(TrialsimError):
+    """A run folder could not be written (permissions, disk full, a file in the way)."""

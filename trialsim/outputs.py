@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from trialsim.design import DesignResult
+from trialsim.errors import OutputError
 from trialsim.protocol import Protocol, protocol_to_toml
 
 
@@ -31,14 +32,21 @@ def write_run(out_root: Path, protocol: Protocol, result: DesignResult,
     ``summary['run_dir']`` is filled in with the final path before it is written.
     """
     parent = Path(out_root) / protocol.trial.name
-    parent.mkdir(parents=True, exist_ok=True)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{parent}: cannot create the output folder ({exc.strerror}).") \
+            from None
     base = run_folder_name(protocol)
     final = parent / base
     k = 1
     while final.exists():
         k += 1
         final = parent / f"{base}-{k}"
-    tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=parent))
+    except OSError as exc:
+        raise OutputError(f"{parent}: cannot write a run folder ({exc.strerror}).") from None
     try:
         summary = {**summary, "run_dir": str(final)}
         (tmp / "protocol.toml").write_text(protocol_to_toml(protocol), encoding="utf-8")
@@ -49,6 +57,9 @@ def write_run(out_root: Path, protocol: Protocol, result: DesignResult,
         result.first.patient_table().to_csv(tmp / "patients.csv", index=False)
         result.first.visit_table().to_csv(tmp / "visits.csv", index=False)
         tmp.rename(final)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"{final}: writing the run failed ({exc}).") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
