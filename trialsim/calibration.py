@@ -149,7 +149,8 @@ def _he2020_checks(targets: list[dict], c: _Collector, names: list[str]) -> list
                 a = _arm_index(names, label)
                 for wk, val in zip(t["weeks"], t[label], strict=True):
                     sim = c.pooled_median(c.pga, a, float(wk))
-                    iv = (max(val - PGA_TOLERANCE, 0.0), min(val + PGA_TOLERANCE, 3.0))
+                    iv = (round(max(val - PGA_TOLERANCE, 0.0), 2),
+                          round(min(val + PGA_TOLERANCE, 3.0), 2))
                     out.append(TargetCheck(f"{tid}.{label}.week{wk}", f"median PGA week {wk} "
                                            f"{label}", val, iv, round(sim, 2),
                                            iv[0] <= sim <= iv[1]))
