@@ -86,6 +86,15 @@ class _Collector:
 
     def __call__(self, res: TrialResult) -> None:
         v = res.visits
+        # Per-patient values once per replicate; the arm loop below only masks them.
+        scored = {(ep, wk): fn(v, wk) for wk in self.weeks if wk > 0
+                  for ep, fn in (("sri4", sri), ("bicla", bicla))}
+        renal = renal_complete_remission(v, 24) if 24 in self.weeks else None
+        kd = v.week_index(self.direction_week) if self.direction_week in self.weeks else -1
+        immune = {"treg": res.trajectory["R"][:, kd], "tfh": res.trajectory["F"][:, kd],
+                  "th17": res.trajectory["H"][:, kd], "th1": res.trajectory["K"][:, kd],
+                  "anti_dsdna": v.anti_dsdna[:, kd] / v.anti_dsdna[:, 0],
+                  "complement": v.c3[:, kd] / v.c3[:, 0]}
         for a in np.unique(res.arm):
             m = res.arm == a
             for wk in self.weeks:
@@ -93,21 +102,16 @@ class _Collector:
                 seen = m & v.observed[:, k]
                 self.sledai.setdefault((a, wk), []).append(v.sledai[seen, k])
                 self.pga.setdefault((a, wk), []).append(v.pga[seen, k])
-                if wk > 0:
-                    self.rates.setdefault(("sri4", wk, a), []).append(sri(v, wk)[m].mean())
-                    self.rates.setdefault(("bicla", wk, a), []).append(bicla(v, wk)[m].mean())
-            if 24 in self.weeks:
-                elig, resp = renal_complete_remission(v, 24)
+            for (ep, wk), resp in scored.items():
+                self.rates.setdefault((ep, wk, a), []).append(resp[m].mean())
+            if renal is not None:
+                elig, resp = renal
                 self.renal.setdefault(a, []).append((int((elig & m).sum()),
                                                      int((resp & m).sum())))
             for col in res.adverse.columns:
                 self.ae.setdefault((col, a), []).append(float(res.adverse[col][m].mean()))
-            kd = v.week_index(self.direction_week) if self.direction_week in self.weeks else -1
-            for name, arr in (("treg", res.trajectory["R"]), ("tfh", res.trajectory["F"]),
-                              ("th17", res.trajectory["H"]), ("th1", res.trajectory["K"]),
-                              ("anti_dsdna", v.anti_dsdna / v.anti_dsdna[:, :1]),
-                              ("complement", v.c3 / v.c3[:, :1])):
-                self.immune.setdefault((name, a), []).append(arr[m, kd])
+            for name, values in immune.items():
+                self.immune.setdefault((name, a), []).append(values[m])
 
     def mean_rate(self, endpoint: str, week: float, arm: int) -> float:
         return float(np.mean(self.rates[(endpoint, week, arm)]))
