@@ -13,8 +13,8 @@ import pytest
 
 from tests.conftest import ROOT
 from trialsim.design import run_design
-from trialsim.power import power_two_proportions
 from trialsim.protocol import load_protocol, parse_protocol
+from trialsim.stats.power import power_two_proportions
 
 
 def _null_protocol(test: str, replicates: int) -> dict:

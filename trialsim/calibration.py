@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from trialsim.analysis import wilson_interval
 from trialsim.design import run_design
 from trialsim.endpoints import bicla, renal_complete_remission, sri
 from trialsim.errors import CalibrationError
 from trialsim.model import DEFAULT_PARAMETERS, ModelParameters
 from trialsim.protocol import load_protocol
+from trialsim.stats.binary import wilson_interval
 from trialsim.trial import TrialResult
 
 MEDIAN_TOLERANCE = 2.0    # SLEDAI-2K points (issue: "within 2 points")

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trialsim.analysis import BinaryAnalysis
 from trialsim.model import DEFAULT_PARAMETERS, ModelParameters
-from trialsim.power import mc_standard_error
 from trialsim.protocol import Protocol
+from trialsim.stats.binary import BinaryAnalysis
+from trialsim.stats.power import mc_standard_error
 from trialsim.trial import TrialResult, simulate_trials
 
 DEFAULT_CHUNK = 50

@@ -1,9 +1,10 @@
 """Run folders in ``outputs/``: written whole or not at all.
 
-``outputs/<trial>/<UTC time>-<protocol digest>/`` holds the protocol as run, the original
-protocol file, ``summary.json``, ``patients.csv`` and ``visits.csv``. Everything is written
-into a hidden temporary folder beside it and renamed into place at the end, so a crash or
-Ctrl-C leaves no half-written run; an existing run is never overwritten.
+``outputs/<trial>/<UTC time>-<protocol digest>/`` holds what a command produced (for ``run``:
+the protocol as run, the original protocol file, ``summary.json``, ``patients.csv`` and
+``visits.csv``). Everything is written into a hidden temporary folder beside it and renamed
+into place at the end, so a crash or Ctrl-C leaves no half-written run; an existing run is
+never overwritten.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from trialsim.design import DesignResult
 from trialsim.errors import OutputError
 from trialsim.protocol import Protocol, protocol_to_toml
 
@@ -25,12 +28,26 @@ def run_folder_name(protocol: Protocol, now: datetime | None = None) -> str:
     return f"{stamp}-{protocol.digest()}"
 
 
-def write_run(out_root: Path, protocol: Protocol, result: DesignResult,
-              summary: dict[str, Any], protocol_file: Path | None = None) -> Path:
-    """Write a complete run folder atomically and return its path.
+@dataclass(frozen=True)
+class RunFolder:
+    """A run folder being written: files go into ``tmp``; ``path`` is where it will land."""
 
-    ``summary['run_dir']`` is filled in with the final path before it is written.
-    """
+    tmp: Path
+    path: Path
+
+    def write_json(self, name: str, doc: Any) -> None:
+        (self.tmp / name).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+
+    def write_protocol(self, protocol: Protocol, protocol_file: Path | None) -> None:
+        """The protocol as run and, when it is a regular file, the file as given."""
+        (self.tmp / "protocol.toml").write_text(protocol_to_toml(protocol), encoding="utf-8")
+        if protocol_file is not None and protocol_file.is_file():
+            shutil.copyfile(protocol_file, self.tmp / "protocol.original.toml")
+
+
+@contextmanager
+def run_folder(out_root: Path, protocol: Protocol) -> Iterator[RunFolder]:
+    """Yield a :class:`RunFolder`; on normal exit rename it into place, else remove it."""
     parent = Path(out_root) / protocol.trial.name
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -48,14 +65,7 @@ def write_run(out_root: Path, protocol: Protocol, result: DesignResult,
     except OSError as exc:
         raise OutputError(f"{parent}: cannot write a run folder ({exc.strerror}).") from None
     try:
-        summary = {**summary, "run_dir": str(final)}
-        (tmp / "protocol.toml").write_text(protocol_to_toml(protocol), encoding="utf-8")
-        if protocol_file is not None and protocol_file.is_file():
-            shutil.copyfile(protocol_file, tmp / "protocol.original.toml")
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n",
-                                          encoding="utf-8")
-        result.first.patient_table().to_csv(tmp / "patients.csv", index=False)
-        result.first.visit_table().to_csv(tmp / "visits.csv", index=False)
+        yield RunFolder(tmp, final)
         tmp.rename(final)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -63,4 +73,20 @@ def write_run(out_root: Path, protocol: Protocol, result: DesignResult,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return final
+
+
+def write_run(out_root: Path, protocol: Protocol, result: Any,
+              summary: dict[str, Any], protocol_file: Path | None = None) -> Path:
+    """Write a complete ``run`` folder atomically and return its path.
+
+    ``result`` is a :class:`~trialsim.design.DesignResult`; ``summary['run_dir']`` is filled
+    in with the final path before it is written.
+    """
+    with run_folder(out_root, protocol) as run:
+        run.write_protocol(protocol, protocol_file)
+        run.write_json("summary.json", {**summary, "run_dir": str(run.path)})
+        result.first.patient_table().to_csv(run.tmp / "patients.csv", index=False)
+        visits = result.first.visit_table()
+        if visits is not None:
+            visits.to_csv(run.tmp / "visits.csv", index=False)
+    return run.path

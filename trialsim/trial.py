@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from trialsim.analysis import BinaryAnalysis, analyse_binary
 from trialsim.cohort import Cohort, enrol
 from trialsim.endpoints import VisitRecords, record_visits, responders
 from trialsim.model import (
@@ -32,6 +31,7 @@ from trialsim.protocol import Protocol
 from trialsim.randomization import randomize, strata_labels
 from trialsim.regimen import DoseSchedule, dose_schedule
 from trialsim.safety import adverse_events
+from trialsim.stats.binary import BinaryAnalysis, analyse_binary
 
 
 def replicate_rng(protocol: Protocol, replicate: int) -> np.random.Generator:

@@ -1,4 +1,4 @@
-"""Tests of trialsim.analysis: intervals, 2x2 tests and the one-trial analysis.
+"""Tests of trialsim.stats.binary: intervals, 2x2 tests and the one-trial analysis.
 
 Known values come from published examples; scipy and statsmodels serve as independent
 reference implementations for the tests.
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from statsmodels.stats.contingency_tables import StratifiedTable
 
-from trialsim.analysis import (
+from trialsim.stats.binary import (
     BinaryAnalysis,
     analyse_binary,
     chisq_pvalue,

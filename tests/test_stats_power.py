@@ -1,4 +1,4 @@
-"""Tests of trialsim.power: analytic power against R, exact enumeration and Monte Carlo."""
+"""Tests of trialsim.stats.power: analytic power against R, exact enumeration and Monte Carlo."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize, stats
 
-from trialsim.analysis import chisq_pvalue
-from trialsim.power import (
+from trialsim.stats.binary import chisq_pvalue
+from trialsim.stats.power import (
     mc_standard_error,
     power_two_proportions,
     sample_size_two_proportions,

@@ -1,7 +1,7 @@
 r"""Analytic power and sample size for comparing two proportions.
 
 The formulas are the large-sample normal approximation to the Pearson chi-square (two-sample
-z) test without continuity correction, the test :func:`trialsim.analysis.chisq_pvalue`
+z) test without continuity correction, the test :func:`trialsim.stats.binary.chisq_pvalue`
 performs, so they are the natural yardstick for Monte-Carlo power estimates.
 
 With :math:`q_i = 1 - p_i`, the sample-size-weighted pooled rate
