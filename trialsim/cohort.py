@@ -39,6 +39,7 @@ Generative model (per candidate)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,10 +99,10 @@ C3_LOW_G_L = 0.9         # lower limit of normal for C3, g/L (typical laboratory
 class Cohort:
     """Enrolled patients and the screening that produced them.
 
-    ``patients`` has one row per enrolled patient (columns: id, sex, age, ancestry, severity,
-    sledai0, clinical_sledai0, anti_dsdna0, c3_0, pga0, renal, and one boolean column per
-    SLEDAI-2K descriptor prefixed ``d_``). ``screen_failures`` counts candidates by their first
-    failing criterion.
+    ``patients`` has one row per enrolled patient (columns: id, screen_order, sex, age,
+    ancestry, severity, sledai0, clinical_sledai0, anti_dsdna0, c3_0, pga0, renal, and one
+    boolean column per SLEDAI-2K descriptor prefixed ``d_``). ``screen_failures`` counts
+    candidates by their first failing criterion.
     """
 
     patients: pd.DataFrame
@@ -184,17 +185,28 @@ def screen(candidates: pd.DataFrame, pop: Population) -> pd.Series:
     return reason
 
 
-def enrol(pop: Population, rng: np.random.Generator, source: str = "protocol") -> Cohort:
-    """Screen candidates in batches until ``pop.n`` are eligible; return the first ``n``.
+CANDIDATE_BLOCK = 256  # candidates per keyed block of the pool (any fixed value works)
+
+
+def enrol(pop: Population, rng: np.random.Generator | Callable[[int], np.random.Generator],
+          source: str = "protocol") -> Cohort:
+    """Screen the candidate pool in order until ``pop.n`` are eligible; enrol those.
+
+    The pool is drawn in blocks of :data:`CANDIDATE_BLOCK` candidates; ``rng`` is either one
+    generator (blocks drawn from it in turn) or a function giving block ``b``'s own generator
+    (:mod:`trialsim.streams`), in which case the pool does not depend on ``pop.n``: the first
+    ``m`` patients enrolled at any ``n >= m`` are the same people. ``patients["screen_order"]``
+    is each patient's 1-based position in the pool, so the first ``m`` patients needed
+    ``screen_order[m − 1]`` candidates screened.
 
     Raises :class:`ProtocolError` when the criteria admit too few candidates (more than
     ``max_screened_per_enrolled`` screened per enrolled patient).
     """
+    block_rng = rng if callable(rng) else (lambda _b: rng)
     limit = int(pop.max_screened_per_enrolled * pop.n)
-    enrolled: list[pd.DataFrame] = []
-    failures: dict[str, int] = {}
+    eligible: list[pd.DataFrame] = []
     have = screened = 0
-    batch = max(64, 3 * pop.n)
+    block = 0
     while have < pop.n:
         if screened >= limit:
             raise ProtocolError(
@@ -202,18 +214,22 @@ def enrol(pop: Population, rng: np.random.Generator, source: str = "protocol") -
                 f"(enrolled {have} of n = {pop.n} after screening {screened}); "
                 "lower population.min_sledai / min_pga or widen population.age."
             )
-        cand = sample_candidates(pop, batch, rng)
-        reason = screen(cand, pop)
-        ok = (reason == "").to_numpy()
-        # Candidates after the n-th eligible one were never screened: count only those before.
-        need = pop.n - have
-        cut = len(cand) if ok.sum() < need else int(np.flatnonzero(ok)[need - 1]) + 1
-        for r, c in reason.iloc[:cut][~ok[:cut]].value_counts().items():
-            failures[r] = failures.get(r, 0) + int(c)
-        enrolled.append(cand.iloc[:cut][ok[:cut]])
-        have += int(ok[:cut].sum())
-        screened += cut
-        batch = int(min(max(64, 2 * (pop.n - have) * screened / max(have, 1)), 200_000))
-    patients = pd.concat(enrolled, ignore_index=True)
+        cand = sample_candidates(pop, CANDIDATE_BLOCK, block_rng(block))
+        cand.index = np.arange(screened, screened + len(cand))
+        cand["reason"] = screen(cand, pop).to_numpy()
+        eligible.append(cand)
+        have += int((cand["reason"] == "").sum())
+        screened += len(cand)
+        block += 1
+    pool = pd.concat(eligible)
+    ok = (pool["reason"] == "").to_numpy()
+    # Candidates after the n-th eligible one were never screened: count only those before.
+    cut = int(np.flatnonzero(ok)[pop.n - 1]) + 1
+    seen = pool.iloc[:cut]
+    failures = {str(r): int(c) for r, c in seen.loc[seen["reason"] != "", "reason"]
+                .value_counts().items()}
+    patients = seen[seen["reason"] == ""].drop(columns="reason")
+    patients.insert(0, "screen_order", patients.index.to_numpy() + 1)
+    patients = patients.reset_index(drop=True)
     patients.insert(0, "id", np.arange(1, len(patients) + 1))
-    return Cohort(patients=patients, screened=screened, screen_failures=failures)
+    return Cohort(patients=patients, screened=cut, screen_failures=failures)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -111,6 +112,9 @@ class Population(_Frozen):
     def _pairs_to_table(self, value: Any) -> Any:
         return None if value is None else dict(value)
 
+    # ``enrolment_per_month``: mean randomisations per month (30.4375 days), a Poisson
+    # process; needed by interim looks to say who has data when. None: all at day 0.
+
     @property
     def ancestry_weights(self) -> dict[str, float] | None:
         """Ancestry weights as a fresh dict (``None``: the default mix)."""
@@ -120,6 +124,7 @@ class Population(_Frozen):
     min_pga: float = Field(default=0.0, ge=0.0, le=3.0)
     require_serology: bool = False
     max_screened_per_enrolled: float = Field(default=200.0, gt=1.0)
+    enrolment_per_month: float | None = Field(default=None, gt=0.0, le=100_000.0)
 
 
 class Induction(_Frozen):
@@ -230,6 +235,84 @@ class Model(_Frozen):
     site_sd: float = Field(default=0.0, ge=0.0, le=2.0)
 
 
+Rate = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Outcome(_Frozen):
+    """``[outcome]``: what turns a patient into an endpoint value.
+
+    ``model = "mechanistic"`` (default) runs the immune-balance model and scores visits.
+    ``model = "fixed-rates"`` skips the model: patient i responds with probability
+    ``rates[arm]`` (a number, or a list with one rate per randomisation stratum, in the
+    order of :func:`trialsim.randomization.strata_labels`), among patients who have not
+    dropped out by the endpoint week (dropouts are non-responders).
+    """
+
+    model: Literal["mechanistic", "fixed-rates"] = "mechanistic"
+    rates: tuple[tuple[str, tuple[Rate, ...]], ...] | None = None
+
+    @field_validator("rates", mode="before")
+    @classmethod
+    def _table_to_pairs(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return tuple((k, tuple(v) if isinstance(v, list) else (v,))
+                         for k, v in value.items())
+        return value
+
+    @field_serializer("rates")
+    def _pairs_to_table(self, value: Any) -> Any:
+        if value is None:
+            return None
+        return {k: (v[0] if len(v) == 1 else list(v)) for k, v in value}
+
+    @model_validator(mode="after")
+    def _rates_match_model(self) -> Outcome:
+        if self.model == "fixed-rates" and not self.rates:
+            raise _CrossFieldError(("outcome", "rates"),
+                                   'is required with model = "fixed-rates" (one rate per arm)')
+        if self.model == "mechanistic" and self.rates:
+            raise _CrossFieldError(("outcome", "rates"),
+                                   'is only used with model = "fixed-rates"')
+        return self
+
+
+class Interim(_Frozen):
+    """``[interim]``: a group-sequential design (Lan–DeMets alpha spending).
+
+    ``looks`` are information fractions (share of the ``n`` patients with the primary
+    endpoint assessed), increasing, the last 1. ``spending`` is ``"obf"`` (O'Brien–Fleming
+    type), ``"pocock"`` (Pocock type) or ``"hsd"`` (Hwang–Shih–DeCani with ``gamma``).
+    ``futility_z`` (optional, one per look before the last) are non-binding futility bounds:
+    the trial stops when the signed z statistic (positive favours the active arm) is below
+    the bound; efficacy bounds ignore them, as regulators expect of non-binding bounds.
+    """
+
+    looks: tuple[float, ...] = Field(min_length=1, max_length=20, strict=False)
+    spending: Literal["obf", "pocock", "hsd"] = "obf"
+    gamma: float = Field(default=-4.0, ge=-40.0, le=40.0)
+    futility_z: tuple[float, ...] | None = Field(default=None, strict=False)
+
+    @field_validator("looks")
+    @classmethod
+    def _fractions(cls, looks: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0.0 < t <= 1.0 for t in looks):
+            raise ValueError(f"must be information fractions in (0, 1] (got {list(looks)})")
+        if any(b <= a for a, b in zip(looks, looks[1:], strict=False)):
+            raise ValueError("must be strictly increasing")
+        if looks[-1] != 1.0:
+            raise ValueError(f"must end with 1 (the final analysis) (got {looks[-1]:g})")
+        return looks
+
+    @model_validator(mode="after")
+    def _futility_per_look(self) -> Interim:
+        if self.futility_z is not None and len(self.futility_z) != len(self.looks) - 1:
+            raise _CrossFieldError(
+                ("interim", "futility_z"),
+                f"needs one bound per look before the last ({len(self.looks) - 1}) "
+                f"(got {len(self.futility_z)})")
+        return self
+
+
 class Protocol(_Frozen):
     """A whole validated protocol. Build it with :func:`load_protocol` or :func:`parse_protocol`."""
 
@@ -241,6 +324,8 @@ class Protocol(_Frozen):
     analysis: Analysis = Analysis()
     randomization: Randomization = Randomization()
     model: Model = Model()
+    outcome: Outcome = Outcome()
+    interim: Interim | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Protocol:
@@ -275,7 +360,35 @@ class Protocol(_Frozen):
             raise _CrossFieldError(
                 ("population", "n"), f"must be at least the number of arms {len(self.arm)}"
             )
+        self._check_rates(names)
+        if self.interim is not None:
+            if len(self.arm) != 2:
+                raise _CrossFieldError(("interim",), "needs exactly two arms (one comparison)")
+            if self.population.enrolment_per_month is None:
+                raise _CrossFieldError(
+                    ("population", "enrolment_per_month"),
+                    "is required with [interim] (it decides who has data at each look)")
         return self
+
+    def _check_rates(self, names: list[str]) -> None:
+        if self.outcome.rates is None:
+            return
+        given = [k for k, _ in self.outcome.rates]
+        for k in given:
+            if k not in names:
+                raise _CrossFieldError(("outcome", "rates", k),
+                                       f"is not an arm (arms: {', '.join(names)})")
+        missing = [a for a in names if a not in given]
+        if missing:
+            raise _CrossFieldError(("outcome", "rates"),
+                                   f"needs a rate for every arm (missing: {', '.join(missing)})")
+        strata = 2 ** len(self.randomization.stratify_by)
+        for k, v in self.outcome.rates:
+            if len(v) not in (1, strata):
+                raise _CrossFieldError(
+                    ("outcome", "rates", k),
+                    f"must be one rate or one per randomisation stratum ({strata}) "
+                    f"(got {len(v)})")
 
     @property
     def arms(self) -> tuple[Arm, ...]:
@@ -306,7 +419,7 @@ class Protocol(_Frozen):
                        n: int | None = None, source: str = "<override>") -> Protocol:
         """A copy with the trial seed, replicate count or sample size replaced (validated;
         errors name ``source``)."""
-        data = self.model_dump()
+        data = self.model_dump(mode="json")
         if seed is not None:
             data["trial"]["seed"] = seed
         if replicates is not None:
@@ -423,6 +536,11 @@ def protocol_to_toml(protocol: Protocol) -> str:
     data = protocol.model_dump(mode="json", exclude_none=True)
     lines: list[str] = []
 
+    def key(k: str) -> str:
+        # TOML bare keys are letters, digits, '-' and '_'; anything else (an arm name with a
+        # dot) must be quoted.
+        return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
+
     def scalar(v: Any) -> str:
         if isinstance(v, bool):
             return "true" if v else "false"
@@ -431,7 +549,7 @@ def protocol_to_toml(protocol: Protocol) -> str:
         if isinstance(v, list):
             return "[" + ", ".join(scalar(x) for x in v) + "]"
         if isinstance(v, dict):
-            return "{ " + ", ".join(f"{k} = {scalar(x)}" for k, x in v.items()) + " }"
+            return "{ " + ", ".join(f"{key(k)} = {scalar(x)}" for k, x in v.items()) + " }"
         return repr(v)
 
     for section, body in data.items():

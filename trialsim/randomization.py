@@ -8,7 +8,7 @@ TULIP and He 2020 stratified by baseline activity or region).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,13 +17,18 @@ from trialsim.protocol import Protocol
 
 
 def permuted_blocks(
-    strata: np.ndarray, ratios: Sequence[int], block_size: int, rng: np.random.Generator
+    strata: np.ndarray, ratios: Sequence[int], block_size: int,
+    rng: np.random.Generator | Callable[[int], np.random.Generator],
 ) -> np.ndarray:
     """Arm index for each patient, by permuted blocks within each stratum.
 
     ``strata`` holds one integer label per patient (enrolment order); ``block_size`` must be a
-    multiple of ``sum(ratios)``.
+    multiple of ``sum(ratios)``. ``rng`` is one generator shared by the strata in label
+    order, or a function giving each stratum label its own generator: then each stratum's
+    allocation list is fixed in advance, and the first ``m`` patients get the same arms
+    whatever the total number randomised (as in a real trial's randomisation list).
     """
+    stratum_rng = rng if callable(rng) else (lambda _label: rng)
     ratios = np.asarray(ratios, dtype=int)
     total = int(ratios.sum())
     if block_size % total:
@@ -34,7 +39,8 @@ def permuted_blocks(
     for label in np.unique(strata):
         idx = np.flatnonzero(strata == label)
         n_blocks = -(-idx.size // block_size)
-        seq = np.concatenate([rng.permutation(block) for _ in range(n_blocks)])
+        g = stratum_rng(int(label))
+        seq = np.concatenate([g.permutation(block) for _ in range(n_blocks)])
         arm[idx] = seq[: idx.size]
     return arm
 
@@ -59,7 +65,8 @@ def strata_labels(patients: pd.DataFrame, factors: Sequence[str]) -> np.ndarray:
     return label
 
 
-def randomize(patients: pd.DataFrame, protocol: Protocol, rng: np.random.Generator) -> np.ndarray:
+def randomize(patients: pd.DataFrame, protocol: Protocol,
+              rng: np.random.Generator | Callable[[int], np.random.Generator]) -> np.ndarray:
     """Arm index per enrolled patient, following the protocol's randomisation section."""
     strata = strata_labels(patients, protocol.randomization.stratify_by)
     return permuted_blocks(strata, [a.ratio for a in protocol.arms], protocol.block_size, rng)

@@ -1,72 +1,83 @@
-"""One simulated trial: cohort → randomisation → regimen → model → endpoints → analysis.
+"""One simulated trial: enrol → randomise → dropout → outcome model → analysis.
 
-Randomness: replicate ``r`` of a protocol with seed ``s`` draws everything from
-``numpy.random.default_rng(SeedSequence(s, spawn_key=(r,)))`` — the r-th child that
-``SeedSequence(s).spawn`` would give — in a fixed order (cohort, randomisation, patient
-parameters, dropout, flares, visit scoring, adverse events). The model itself is
-deterministic and elementwise over patients, so a replicate's result does not depend on
-which other replicates share its array chunk, nor on the number of workers.
+Randomness is keyed (:mod:`trialsim.streams`): replicate ``r`` of a protocol with seed ``s``
+draws every stage from ``SeedSequence(s, spawn_key=(r, stage, …))`` and every patient-level
+draw from patient-keyed blocks. So a replicate's result does not depend on which other
+replicates share its array chunk or on the number of workers, and patient ``k`` of
+replicate ``r`` is the same person at every sample size: the first ``m`` patients of a trial
+of ``n >= m`` are exactly the patients of the trial of ``m`` (see :meth:`TrialResult.head`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from trialsim.cohort import Cohort, enrol
-from trialsim.endpoints import VisitRecords, record_visits, responders
-from trialsim.model import (
-    DEFAULT_PARAMETERS,
-    ModelParameters,
-    PatientParameters,
-    Trajectory,
-    sample_patient_parameters,
-    simulate,
-)
-from trialsim.model.flares import entry_flare_factor, flare_factor
+from trialsim.model import DEFAULT_PARAMETERS, ModelParameters
+from trialsim.outcome import Enrolled, MechanisticDetail, Outcomes, outcome_model
+from trialsim.outcome.mechanistic import schedules
 from trialsim.protocol import Protocol
 from trialsim.randomization import randomize, strata_labels
-from trialsim.regimen import DoseSchedule, dose_schedule
-from trialsim.safety import adverse_events
 from trialsim.stats.binary import BinaryAnalysis, analyse_binary
+from trialsim.streams import ReplicateStreams, Stage
 
+__all__ = ["TrialResult", "analyse", "enrol_and_randomise", "schedules", "simulate_trial",
+           "simulate_trials"]
 
-def replicate_rng(protocol: Protocol, replicate: int) -> np.random.Generator:
-    """The generator of replicate ``replicate``: a spawned child of the protocol seed."""
-    seq = np.random.SeedSequence(protocol.trial.seed, spawn_key=(replicate,))
-    return np.random.default_rng(seq)
-
-
-def schedules(protocol: Protocol) -> list[DoseSchedule]:
-    """Each arm's dose schedule over the trial horizon, in arm order."""
-    return [dose_schedule(a.regimen, protocol.horizon_days) for a in protocol.arms]
+DAYS_PER_MONTH = 30.4375
 
 
 @dataclass(frozen=True)
 class TrialResult:
-    """Everything one simulated trial produced."""
+    """Everything one simulated trial produced (arrays over patients in enrolment order)."""
 
     protocol: Protocol
     replicate: int
     cohort: Cohort
     arm: np.ndarray
     strata: np.ndarray
-    parameters: PatientParameters
-    trajectory: Trajectory
-    visits: VisitRecords
+    enrol_day: np.ndarray
     dropout_day: np.ndarray
     responder: np.ndarray
-    adverse: pd.DataFrame
     analysis: BinaryAnalysis
+    detail: MechanisticDetail | None = None
+
+    def _mechanistic(self) -> MechanisticDetail:
+        if self.detail is None:
+            raise AttributeError(f"the {self.protocol.outcome.model} outcome model keeps no "
+                                 "trajectories, visits or adverse events")
+        return self.detail
+
+    @property
+    def trajectory(self) -> Any:
+        return self._mechanistic().trajectory
+
+    @property
+    def visits(self) -> Any:
+        return self._mechanistic().visits
+
+    @property
+    def parameters(self) -> Any:
+        return self._mechanistic().parameters
+
+    @property
+    def adverse(self) -> pd.DataFrame:
+        return self._mechanistic().adverse
+
+    def head(self, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(responder, arm, strata)`` of the first ``m`` randomised patients."""
+        return self.responder[:m], self.arm[:m], self.strata[:m]
 
     def patient_table(self) -> pd.DataFrame:
         """One row per patient: demographics, baseline, endpoint, dropout, adverse events."""
         p = self.protocol
-        k = self.visits.week_index(p.endpoint.week)
         pts = self.cohort.patients
+        horizon = p.horizon_days
         table = pd.DataFrame({
             "id": pts["id"],
             "arm": [p.arms[i].name for i in self.arm],
@@ -74,32 +85,41 @@ class TrialResult:
             "age": pts["age"],
             "ancestry": pts["ancestry"],
             "renal": pts["renal"],
-            "sledai_baseline": self.visits.sledai[:, 0],
-            f"sledai_week{p.endpoint.week:g}": np.where(self.visits.observed[:, k],
-                                                         self.visits.sledai[:, k], np.nan),
-            "pga_baseline": self.visits.pga[:, 0],
+            "enrol_day": self.enrol_day.round(1),
+            "sledai_baseline": pts["sledai0"],
+            "pga_baseline": pts["pga0"],
             "anti_dsdna_baseline": pts["anti_dsdna0"].round(1),
             "c3_baseline": pts["c3_0"].round(2),
-            "dropout": self.dropout_day < p.horizon_days,
-            "dropout_day": np.where(self.dropout_day < p.horizon_days,
-                                    self.dropout_day.round(1), np.nan),
-            f"{p.endpoint.primary}_responder": self.responder,
         })
-        return pd.concat([table, self.adverse.reset_index(drop=True)], axis=1)
+        if self.detail is not None:
+            v = self.detail.visits
+            k = v.week_index(p.endpoint.week)
+            table[f"sledai_week{p.endpoint.week:g}"] = np.where(v.observed[:, k],
+                                                                 v.sledai[:, k], np.nan)
+        table["dropout"] = self.dropout_day < horizon
+        table["dropout_day"] = np.where(self.dropout_day < horizon,
+                                        self.dropout_day.round(1), np.nan)
+        table[f"{p.endpoint.primary}_responder"] = self.responder
+        if self.detail is None:
+            return table
+        return pd.concat([table, self.detail.adverse.reset_index(drop=True)], axis=1)
 
-    def visit_table(self) -> pd.DataFrame:
-        """Long format: one row per patient and visit with SLEDAI-2K, PGA and immunology."""
-        n, v = self.visits.sledai.shape
-        traj = self.trajectory
+    def visit_table(self) -> pd.DataFrame | None:
+        """Long format: one row per patient and visit with SLEDAI-2K, PGA and immunology
+        (``None`` for outcome models without visits)."""
+        if self.detail is None:
+            return None
+        visits, traj = self.detail.visits, self.detail.trajectory
+        n, v = visits.sledai.shape
         frame = pd.DataFrame({
             "id": np.repeat(self.cohort.patients["id"].to_numpy(), v),
             "arm": np.repeat([self.protocol.arms[i].name for i in self.arm], v),
-            "week": np.tile(self.visits.weeks, n),
-            "observed": self.visits.observed.ravel(),
-            "sledai": self.visits.sledai.ravel(),
-            "pga": self.visits.pga.ravel().round(2),
-            "anti_dsdna": self.visits.anti_dsdna.ravel().round(1),
-            "c3": self.visits.c3.ravel().round(3),
+            "week": np.tile(visits.weeks, n),
+            "observed": visits.observed.ravel(),
+            "sledai": visits.sledai.ravel(),
+            "pga": visits.pga.ravel().round(2),
+            "anti_dsdna": visits.anti_dsdna.ravel().round(1),
+            "c3": visits.c3.ravel().round(3),
         })
         for name, col in (("R", "treg"), ("F", "tfh"), ("H", "th17"), ("K", "nk_cd8"),
                           ("X", "activity")):
@@ -107,73 +127,47 @@ class TrialResult:
         return frame
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    cohort: Cohort
-    arm: np.ndarray
-    strata: np.ndarray
-    parameters: PatientParameters
-    dropout_day: np.ndarray
-    rng: np.random.Generator
-
-
-def _prepare(protocol: Protocol, replicate: int, params: ModelParameters,
-             source: str) -> _Prepared:
-    rng = replicate_rng(protocol, replicate)
-    cohort = enrol(protocol.population, rng, source)
+def enrol_and_randomise(protocol: Protocol, replicate: int,
+                        source: str = "protocol") -> Enrolled:
+    """Screen and enrol the cohort, randomise it, draw enrolment and dropout times."""
+    streams = ReplicateStreams(protocol.trial.seed, replicate)
+    cohort = enrol(protocol.population, lambda b: streams.generator(Stage.CANDIDATES, b),
+                   source)
+    n = len(cohort.patients)
     strata = strata_labels(cohort.patients, protocol.randomization.stratify_by)
-    arm = randomize(cohort.patients, protocol, rng)
-    pp = sample_patient_parameters(cohort.patients["severity"].to_numpy(), params,
-                                   protocol.model, rng)
+    arm = randomize(cohort.patients, protocol,
+                    lambda label: streams.generator(Stage.RANDOMIZATION, label))
+    rate = protocol.population.enrolment_per_month
+    if rate is None:
+        enrol_day = np.zeros(n)
+    else:  # Poisson arrivals: patient k's time depends only on the gaps of patients ≤ k
+        gaps = streams.patients(Stage.ENROLMENT, n).exponential(DAYS_PER_MONTH / rate, n)
+        enrol_day = np.cumsum(gaps)
     hazard = -np.log1p(-protocol.analysis.dropout_per_year) / 365.25
-    dropout = (rng.exponential(1.0 / hazard, arm.size) if hazard > 0
-               else np.full(arm.size, np.inf))
-    return _Prepared(cohort, arm, strata, pp, dropout, rng)
+    e = streams.patients(Stage.DROPOUT, n).exponential(1.0, n)
+    dropout = e / hazard if hazard > 0 else np.full(n, np.inf)
+    return Enrolled(replicate, streams, cohort, arm, strata, enrol_day, dropout)
 
 
-def _concat_parameters(parts: Sequence[PatientParameters]) -> PatientParameters:
-    names = PatientParameters.__dataclass_fields__
-    return PatientParameters(**{k: np.concatenate([getattr(p, k) for p in parts])
-                                for k in names})
-
-
-def _slice_trajectory(traj: Trajectory, sl: slice) -> Trajectory:
-    return Trajectory(traj.days, {k: v[sl] for k, v in traj.states.items()}, traj.Y[sl],
-                      traj.il2_peak_pm[sl], traj.exposure_auc[sl],
-                      {k: v[sl] for k, v in traj.extremes.items()})
+def analyse(protocol: Protocol, responder: np.ndarray, arm: np.ndarray,
+            strata: np.ndarray) -> BinaryAnalysis:
+    """The protocol's primary analysis of one trial's (or its first patients') outcomes."""
+    a = protocol.analysis
+    return analyse_binary(responder, arm, [x.name for x in protocol.arms],
+                          protocol.arms.index(protocol.control_arm), test=a.test,
+                          alpha=a.alpha, sided=a.sided, strata=strata)
 
 
 def simulate_trials(protocol: Protocol, replicates: Sequence[int],
                     params: ModelParameters = DEFAULT_PARAMETERS,
                     source: str = "protocol") -> list[TrialResult]:
-    """Simulate the given replicates, integrating all their patients as one array system."""
-    prepared = [_prepare(protocol, r, params, source) for r in replicates]
-    sched = schedules(protocol)
-    days = np.asarray(protocol.visits.days)
-    arm_all = np.concatenate([p.arm for p in prepared])
-    traj_all = simulate(sched, arm_all, _concat_parameters([p.parameters for p in prepared]),
-                        params, days)
-    results: list[TrialResult] = []
-    start = 0
-    control = protocol.arms.index(protocol.control_arm)
-    names = [a.name for a in protocol.arms]
-    for r, prep in zip(replicates, prepared, strict=True):
-        n = prep.arm.size
-        traj = _slice_trajectory(traj_all, slice(start, start + n))
-        start += n
-        rng = prep.rng
-        factor = (entry_flare_factor(days, prep.parameters.entry_flare, params)
-                  * flare_factor(days, traj["X"], params, rng))
-        visits = record_visits(prep.cohort, traj, factor, prep.dropout_day, rng)
-        resp = responders(visits, protocol.endpoint.primary, protocol.endpoint.week)
-        ae = adverse_events(sched, prep.arm, prep.parameters.exposure, prep.dropout_day, rng)
-        a = protocol.analysis
-        analysis = analyse_binary(resp, prep.arm, names, control, test=a.test, alpha=a.alpha,
-                                  sided=a.sided, strata=prep.strata)
-        results.append(TrialResult(protocol, r, prep.cohort, prep.arm, prep.strata,
-                                   prep.parameters, traj, visits, prep.dropout_day, resp, ae,
-                                   analysis))
-    return results
+    """Simulate the given replicates; the outcome model handles them as one batch."""
+    batch = [enrol_and_randomise(protocol, r, source) for r in replicates]
+    outcomes: list[Outcomes] = outcome_model(protocol, params).simulate(protocol, batch)
+    return [TrialResult(protocol, e.replicate, e.cohort, e.arm, e.strata, e.enrol_day,
+                        e.dropout_day, o.responder,
+                        analyse(protocol, o.responder, e.arm, e.strata), o.detail)
+            for e, o in zip(batch, outcomes, strict=True)]
 
 
 def simulate_trial(protocol: Protocol, replicate: int = 0,
@@ -181,3 +175,4 @@ def simulate_trial(protocol: Protocol, replicate: int = 0,
                    source: str = "protocol") -> TrialResult:
     """Simulate one trial (replicate ``replicate`` of the protocol's seed)."""
     return simulate_trials(protocol, [replicate], params, source)[0]
+

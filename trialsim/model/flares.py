@@ -4,7 +4,8 @@
   moments: regression to the mean). Activity carries a factor (1 + φ·e^(−k t))/(1 + φ) that
   starts at 1 and resolves to 1/(1 + φ) under standard of care.
 * New flares: onsets form a Poisson process with hazard ``flare_rate_per_year × X(t)``
-  (more active disease flares more), X taken as the mean of the two bracketing visits; each
+  (more active disease flares more), X taken as the mean of the two bracketing visits,
+  drawn by time rescaling (see :func:`flare_factor`); each
   flare adds a·e^(−(t − t_f)·decay), a ~ Exponential(flare_size), to a factor that starts at
   1, and activity is multiplied by that factor (1 + Σ bumps).
 """
@@ -23,23 +24,43 @@ def entry_flare_factor(days: np.ndarray, entry_flare: np.ndarray,
     return (1.0 + phi * np.exp(-params.entry_flare_rate * days[None, :])) / (1.0 + phi)
 
 
+_FLARES_PER_DRAW = 16  # arrival thresholds drawn per patient at a time (more if needed)
+
+
 def flare_factor(days: np.ndarray, activity: np.ndarray, params: ModelParameters,
                  rng: np.random.Generator) -> np.ndarray:
     """Shape (n, len(days)): multiplicative activity from new flares at each sampled day.
 
-    ``activity`` is the systemic activity X at ``days`` (n, len(days)).
+    ``activity`` is the systemic activity X at ``days`` (n, len(days)). Onsets are drawn by
+    time rescaling: with cumulative hazard Λ(t) (piecewise linear between visits), the j-th
+    flare starts where Λ reaches S_j = E_1 + … + E_j, E ~ Exponential(1). Each patient's
+    thresholds and sizes are fixed draws (patient-keyed in a trial), so the same patient has
+    the same flare "luck" in every arm and design; only where the flares fall depends on the
+    disease course.
     """
     n, v = activity.shape
-    out = np.ones((n, v))
     rate = params.flare_rate_per_year / 365.25
-    for k in range(1, v):
-        t0, t1 = days[k - 1], days[k]
-        mean_x = 0.5 * (activity[:, k - 1] + activity[:, k])
-        counts = rng.poisson(rate * mean_x * (t1 - t0))
-        who = np.repeat(np.arange(n), counts)
-        onset = rng.uniform(t0, t1, who.size)
-        size = rng.exponential(params.flare_size, who.size)
-        later = days[None, k:] - onset[:, None]           # (flares, remaining visits)
-        bump = size[:, None] * np.exp(-params.flare_decay * later)
-        np.add.at(out[:, k:], who, bump)
-    return out
+    intensity = rate * 0.5 * (activity[:, :-1] + activity[:, 1:])           # (n, v-1)
+    cum = np.concatenate([np.zeros((n, 1)), np.cumsum(intensity * np.diff(days), axis=1)],
+                         axis=1)                                             # Λ at visits
+    total = cum[:, -1]
+    out = np.ones((n, v))
+    offset = np.zeros(n)
+    while True:
+        s = offset[:, None] + np.cumsum(rng.exponential(1.0, (n, _FLARES_PER_DRAW)), axis=1)
+        size = rng.exponential(params.flare_size, (n, _FLARES_PER_DRAW))
+        occurs = s <= total[:, None]
+        if occurs.any():
+            k = np.clip((s[:, :, None] > cum[:, None, :]).sum(axis=2), 1, v - 1)  # interval
+            lam0 = np.take_along_axis(cum, k - 1, axis=1)
+            inten = np.take_along_axis(intensity, k - 1, axis=1)
+            onset = days[k - 1] + np.divide(s - lam0, inten, out=np.zeros_like(s),
+                                            where=inten > 0)
+            later = days[None, None, :] - onset[:, :, None]                  # (n, M, v)
+            bump = np.where(occurs[:, :, None] & (later >= 0),
+                            size[:, :, None] * np.exp(-params.flare_decay
+                                                      * np.maximum(later, 0.0)), 0.0)
+            out += bump.sum(axis=1)
+        if not occurs[:, -1].any():
+            return out
+        offset = s[:, -1]

@@ -46,7 +46,8 @@ class PatientParameters:
 
 
 def sample_patient_parameters(
-    severity: np.ndarray, params: ModelParameters, spec: ModelSpec, rng: np.random.Generator
+    severity: np.ndarray, params: ModelParameters, spec: ModelSpec, rng: np.random.Generator,
+    site_rng: np.random.Generator | None = None,
 ) -> PatientParameters:
     """Draw per-patient parameters for patients of latent severity ``severity`` (SD units).
 
@@ -55,6 +56,9 @@ def sample_patient_parameters(
     Rheum Dis 2016;75:1407: the Treg/Tconv imbalance grows with activity) and a larger entry
     flare (log-slope 0.2 per SD). The standard-of-care effect is capped at 0.9 (assumed: no
     patient loses all inflammatory drive to background therapy).
+
+    ``rng`` draws per patient (a :class:`~trialsim.streams.PatientStream` in a trial);
+    ``site_rng`` (default ``rng``) draws the between-site effects, which belong to the trial.
     """
     n = severity.size
     z = np.clip(severity, -3, 3)
@@ -63,7 +67,7 @@ def sample_patient_parameters(
         return np.exp(shift + _SD[key] * rng.standard_normal(n) - 0.5 * _SD[key] ** 2)
 
     site = rng.integers(0, spec.sites, n)
-    site_effect = np.exp(spec.site_sd * rng.standard_normal(spec.sites))[site]
+    site_effect = np.exp(spec.site_sd * (site_rng or rng).standard_normal(spec.sites))[site]
     helper = lognormal("helper")
     # soc_effect is a fraction of drive removed; keep it below 0.9 for any draw.
     soc = np.minimum(params.soc_effect * lognormal("soc") * site_effect, 0.9)

@@ -1,0 +1,20 @@
+"""Outcome models behind one interface (see :mod:`trialsim.outcome.base`)."""
+
+from trialsim.model import DEFAULT_PARAMETERS, ModelParameters
+from trialsim.outcome.base import Enrolled, OutcomeModel, Outcomes
+from trialsim.outcome.fixed_rates import FixedRatesOutcome
+from trialsim.outcome.mechanistic import MechanisticDetail, MechanisticOutcome
+from trialsim.protocol import Protocol
+
+__all__ = [
+    "Enrolled", "FixedRatesOutcome", "MechanisticDetail", "MechanisticOutcome",
+    "OutcomeModel", "Outcomes", "outcome_model",
+]
+
+
+def outcome_model(protocol: Protocol,
+                  params: ModelParameters = DEFAULT_PARAMETERS) -> OutcomeModel:
+    """The outcome model the protocol's ``[outcome]`` section asks for."""
+    if protocol.outcome.model == "fixed-rates":
+        return FixedRatesOutcome()
+    return MechanisticOutcome(params)
