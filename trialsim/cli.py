@@ -14,7 +14,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from trialsim.errors import TrialsimError
@@ -33,12 +40,20 @@ def _fail(exc: TrialsimError) -> typer.Exit:
 def _progress(total: int, label: str, enabled: bool):
     """A rich progress bar on stderr (so ``--json`` stdout stays clean)."""
     if not enabled:
-        yield lambda k: None
+        yield lambda *_: None
         return
     with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
+                  TextColumn("eta"), TimeRemainingColumn(), console=err, transient=True) as bar:
         task = bar.add_task(label, total=total)
-        yield lambda k: bar.advance(task, k)
+
+        def tick(k: int, new_total: int | None = None) -> None:
+            # tick(k): k more done; tick(done, total): absolute, the total may grow.
+            if new_total is None:
+                bar.advance(task, k)
+            else:
+                bar.update(task, completed=k, total=new_total)
+
+        yield tick
 
 
 @app.command()
@@ -90,6 +105,48 @@ def run(
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     else:
         render_run(Console(), p, result, summary)
+
+
+@app.command()
+def power(
+    protocol: Annotated[Path, typer.Argument(help="protocol TOML file")],
+    n: Annotated[str, typer.Option(
+        "--n", help="total sizes: start:stop:step (inclusive) or a list, e.g. 40:240:20")],
+    target: Annotated[float, typer.Option(help="power the sample size must reach")] = 0.8,
+    replicates: Annotated[int | None, typer.Option(
+        min=2, help="simulated trials per size (default: the protocol's replicates)")] = None,
+    precision: Annotated[float | None, typer.Option(
+        help="add replicates until every size's Monte-Carlo SE is at most this")] = None,
+    seed: Annotated[int | None, typer.Option(help="override the protocol's seed")] = None,
+    out: Annotated[Path, typer.Option(help="root folder for run outputs")] = Path("outputs"),
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    chunk: Annotated[int, typer.Option(min=1, max=10_000,
+                                       help="replicates per array chunk")] = 50,
+) -> None:
+    """Power at each sample size, the size for a target power, and a power-curve plot."""
+    from trialsim.design.sizes import parse_sizes, power_curve
+    from trialsim.outputs import write_power
+    from trialsim.protocol import load_protocol
+
+    try:
+        p = load_protocol(protocol)
+        if seed is not None:
+            p = p.with_overrides(seed=seed, source=f"{protocol} (with command-line overrides)")
+        sizes = parse_sizes(n, p)
+        with _progress(1, "simulating sizes", sys.stderr.isatty() and not json_out) as tick:
+            curve = power_curve(p, sizes, replicates=replicates, precision=precision,
+                                target=target, chunk=chunk, progress=tick,
+                                source=str(protocol))
+        run_dir = write_power(out, curve, protocol)
+    except TrialsimError as exc:
+        raise _fail(exc) from None
+    doc = {**curve.to_dict(), "run_dir": str(run_dir)}
+    if json_out:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        console = Console()
+        console.print(curve)
+        console.print(f"written to {run_dir}", style="dim", markup=False)
 
 
 @app.command()

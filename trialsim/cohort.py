@@ -39,8 +39,9 @@ Generative model (per candidate)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -121,6 +122,13 @@ def _logit(p: float) -> float:
 
 def sample_candidates(pop: Population, size: int, rng: np.random.Generator) -> pd.DataFrame:
     """Draw ``size`` clinic candidates (before screening) from the generative model above."""
+    return pd.DataFrame(_candidate_columns(pop, size, rng))
+
+
+def _candidate_columns(pop: Population, size: int,
+                       rng: np.random.Generator) -> dict[str, np.ndarray]:
+    # Plain arrays: screening thousands of small blocks stays cheap; only the enrolled
+    # patients become a DataFrame.
     weights = pop.ancestry_weights or DEFAULT_ANCESTRY
     names = [a for a in ANCESTRIES if weights.get(a, 0.0) > 0]
     w = np.array([weights[a] for a in names], dtype=float)
@@ -153,8 +161,8 @@ def sample_candidates(pop: Population, size: int, rng: np.random.Generator) -> p
     score = sledai.score(active)
     clinical = sledai.score(active & sledai.CLINICAL)
     pga = np.clip(0.55 + 0.11 * clinical + rng.normal(0.0, 0.25, size), 0.0, 3.0)
-    frame = pd.DataFrame({
-        "sex": np.where(female, "F", "M"),
+    columns = {
+        "sex": np.where(female, "F", "M").astype(object),
         "age": np.round(age, 1),
         "ancestry": ancestry,
         "severity": z,
@@ -164,24 +172,30 @@ def sample_candidates(pop: Population, size: int, rng: np.random.Generator) -> p
         "c3_0": c3,
         "pga0": np.round(pga, 2),
         "renal": active[:, sledai.DOMAINS.index("renal") == sledai.DOMAIN_INDEX].any(axis=1),
-    })
-    flags = pd.DataFrame(active, columns=[f"d_{k}" for k in sledai.NAMES])
-    return pd.concat([frame, flags], axis=1)
+    }
+    columns.update({f"d_{k}": active[:, j] for j, k in enumerate(sledai.NAMES)})
+    return columns
 
 
 def screen(candidates: pd.DataFrame, pop: Population) -> pd.Series:
     """First failing inclusion criterion per candidate ("" when eligible)."""
-    reason = pd.Series("", index=candidates.index, dtype=object)
+    return pd.Series(_screen(candidates, pop), index=candidates.index, dtype=object)
+
+
+def _screen(candidates: Mapping[str, Any], pop: Population) -> np.ndarray:
+    age = np.asarray(candidates["age"])
     checks = [
-        ("age", ~candidates["age"].between(pop.age.min, pop.age.max)),
-        ("sledai", candidates["sledai0"] < pop.min_sledai),
-        ("pga", candidates["pga0"] < pop.min_pga),
+        ("age", (age < pop.age.min) | (age > pop.age.max)),
+        ("sledai", np.asarray(candidates["sledai0"]) < pop.min_sledai),
+        ("pga", np.asarray(candidates["pga0"]) < pop.min_pga),
     ]
     if pop.require_serology:
-        seropositive = (candidates["d_increased_dna_binding"] | candidates["d_low_complement"])
+        seropositive = (np.asarray(candidates["d_increased_dna_binding"])
+                        | np.asarray(candidates["d_low_complement"]))
         checks.append(("serology", ~seropositive))
-    for name, failed in checks:
-        reason[(reason == "") & failed.to_numpy()] = name
+    reason = np.full(age.size, "", dtype=object)
+    for name, failed in reversed(checks):   # the first failing criterion is written last
+        reason[failed] = name
     return reason
 
 
@@ -204,9 +218,9 @@ def enrol(pop: Population, rng: np.random.Generator | Callable[[int], np.random.
     """
     block_rng = rng if callable(rng) else (lambda _b: rng)
     limit = int(pop.max_screened_per_enrolled * pop.n)
-    eligible: list[pd.DataFrame] = []
+    blocks: list[dict[str, np.ndarray]] = []
+    reasons: list[np.ndarray] = []
     have = screened = 0
-    block = 0
     while have < pop.n:
         if screened >= limit:
             raise ProtocolError(
@@ -214,22 +228,19 @@ def enrol(pop: Population, rng: np.random.Generator | Callable[[int], np.random.
                 f"(enrolled {have} of n = {pop.n} after screening {screened}); "
                 "lower population.min_sledai / min_pga or widen population.age."
             )
-        cand = sample_candidates(pop, CANDIDATE_BLOCK, block_rng(block))
-        cand.index = np.arange(screened, screened + len(cand))
-        cand["reason"] = screen(cand, pop).to_numpy()
-        eligible.append(cand)
-        have += int((cand["reason"] == "").sum())
-        screened += len(cand)
-        block += 1
-    pool = pd.concat(eligible)
-    ok = (pool["reason"] == "").to_numpy()
+        cand = _candidate_columns(pop, CANDIDATE_BLOCK, block_rng(len(blocks)))
+        reasons.append(_screen(cand, pop))
+        blocks.append(cand)
+        have += int((reasons[-1] == "").sum())
+        screened += CANDIDATE_BLOCK
+    reason = np.concatenate(reasons)
+    ok = reason == ""
     # Candidates after the n-th eligible one were never screened: count only those before.
     cut = int(np.flatnonzero(ok)[pop.n - 1]) + 1
-    seen = pool.iloc[:cut]
-    failures = {str(r): int(c) for r, c in seen.loc[seen["reason"] != "", "reason"]
-                .value_counts().items()}
-    patients = seen[seen["reason"] == ""].drop(columns="reason")
-    patients.insert(0, "screen_order", patients.index.to_numpy() + 1)
-    patients = patients.reset_index(drop=True)
-    patients.insert(0, "id", np.arange(1, len(patients) + 1))
+    failed, counts = np.unique(reason[:cut][~ok[:cut]].astype(str), return_counts=True)
+    failures = {str(r): int(c) for r, c in zip(failed, counts, strict=True)}
+    take = np.flatnonzero(ok[:cut])
+    patients = pd.DataFrame({"id": np.arange(1, take.size + 1), "screen_order": take + 1,
+                             **{k: np.concatenate([b[k] for b in blocks])[take]
+                                for k in blocks[0]}})
     return Cohort(patients=patients, screened=cut, screen_failures=failures)

@@ -90,3 +90,27 @@ def write_run(out_root: Path, protocol: Protocol, result: Any,
         if visits is not None:
             visits.to_csv(run.tmp / "visits.csv", index=False)
     return run.path
+
+
+def write_power(out_root: Path, curve: Any, protocol_file: Path | None = None) -> Path:
+    """Write a ``power`` run folder: the protocol, ``power.json``, ``power.csv`` (one row per
+    size, the confirming run last) and ``power_curve.png``; return its path."""
+    import pandas as pd
+
+    from trialsim.plots import power_curve_png
+
+    protocol = curve.protocol
+    with run_folder(out_root, protocol) as run:
+        run.write_protocol(protocol, protocol_file)
+        run.write_json("power.json", {**curve.to_dict(), "run_dir": str(run.path)})
+        rows = [*curve.rows, *([curve.confirm] if curve.confirm is not None else [])]
+        table = pd.DataFrame([{
+            "n": r.n, "n_per_arm": "/".join(map(str, r.n_per_arm)), "power": r.power,
+            "power_se": r.power_se, "ci95_low": r.ci95[0], "ci95_high": r.ci95[1],
+            "analytic_power": r.analytic_power,
+            **{f"rate_{k}": v for k, v in r.mean_rates.items()},
+            "mean_difference": r.mean_difference, "expected_screened": r.expected_screened,
+            "confirm": i >= len(curve.rows)} for i, r in enumerate(rows)])
+        table.to_csv(run.tmp / "power.csv", index=False)
+        power_curve_png(curve, run.tmp / "power_curve.png")
+    return run.path

@@ -8,6 +8,7 @@ import numpy as np
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from trialsim.design import DesignResult
 from trialsim.protocol import Protocol
@@ -101,3 +102,64 @@ def render_run(console: Console, protocol: Protocol, result: DesignResult,
     ))
     if summary.get("run_dir"):
         console.print(f"[dim]written to {summary['run_dir']}[/dim]")
+
+
+def power_renderable(curve: Any) -> Group:
+    """A :class:`~trialsim.design.sizes.PowerCurve` as terminal tables."""
+    p = curve.protocol
+    arm, control = curve.to_dict()["comparison"].split(" vs ")
+    a = p.analysis
+    title = (f"Power of {arm} vs {control}: {p.endpoint.primary.upper()} at week "
+             f"{p.endpoint.week:g}, {a.test}, {a.sided}-sided alpha {a.alpha:g}, "
+             f"{curve.replicates} simulated trials per size ({p.outcome.model} model)")
+    cols = ["n", "per arm", "power", "95% MC interval", "analytic", f"rate {control}",
+            f"rate {arm}", "difference", "screened"]
+    multi = len(p.arms) > 2
+    if multi:
+        cols += ["any arm", "all arms"]
+    if p.interim is not None:
+        cols += ["E[n] enrolled", "stop early (eff/fut)"]
+    t = _table(title, tuple(cols))
+    rows = list(curve.rows) + ([curve.confirm] if curve.confirm is not None else [])
+    for i, r in enumerate(rows):
+        label = f"{r.n}" if i < len(curve.rows) else f"{r.n} (confirm)"
+        row = [label, "/".join(str(x) for x in r.n_per_arm),
+               f"{_pct(r.power)} ± {_pct(r.power_se)}", f"{_pct(r.ci95[0])} – {_pct(r.ci95[1])}",
+               _pct(r.analytic_power), _pct(r.mean_rates[control]), _pct(r.mean_rates[arm]),
+               f"{100 * r.mean_difference:+.1f} pts", f"{r.expected_screened:.0f}"]
+        if multi:
+            row += [_pct(r.any_power), _pct(r.all_power)]
+        if r.sequential is not None:
+            sq = r.sequential
+            row += [f"{sq['expected_n_enrolled']:.1f}",
+                    f"{_pct(sum(sq['stop_efficacy'][:-1]))} / {_pct(sum(sq['stop_futility']))}"]
+        t.add_row(*row)
+    parts: list[Any] = [t]
+    if multi:
+        c = _table("Power per comparison", ("n", *(f"{x['arm']} vs {x['control']}"
+                                                  for x in curve.rows[0].comparisons)))
+        for r in curve.rows:
+            c.add_row(str(r.n), *(f"{_pct(x['power'])} ± {_pct(x['power_se'])}"
+                                  for x in r.comparisons))
+        parts.append(c)
+    if curve.bounds is not None:
+        b = curve.bounds
+        g = _table(f"Efficacy bounds ({b['spending']}, alpha {b['alpha']:g}, {b['sided']}-sided)",
+                   ("look", "information", "z bound", "cumulative alpha"))
+        for j, t_j in enumerate(b["information"]):
+            z = b["efficacy"][j]
+            g.add_row(str(j + 1), f"{t_j:g}", "∞" if z is None else f"{z:.4f}",
+                      f"{b['alpha_spent'][j]:.5f}")
+        parts.append(g)
+    if curve.required_n is not None:
+        ci = (f" (95% bootstrap interval {curve.required_n_ci95[0]}–"
+              f"{curve.required_n_ci95[1]})" if curve.required_n_ci95 else "")
+        msg = (f"smallest n for {_pct(curve.target)} power by the fitted probit curve: "
+               f"[bold]{curve.required_n}[/bold]{ci}")
+        if curve.confirm is not None:
+            msg += (f"; confirmed: {_pct(curve.confirm.power)} ± "
+                    f"{_pct(curve.confirm.power_se)}")
+        parts.append(Text.from_markup(msg))
+    if curve.note:
+        parts.append(Text(curve.note))
+    return Group(*parts)

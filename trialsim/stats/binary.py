@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ from scipy import stats
 
 __all__ = [
     "ArmSummary", "BinaryAnalysis", "Comparison", "analyse_binary", "chisq_pvalue",
-    "cmh_pvalue", "fisher_pvalue", "newcombe_interval", "wilson_interval",
+    "cmh_pvalue", "compare_arms", "fisher_pvalue", "newcombe_interval", "wilson_interval",
 ]  # fmt: skip
 
 TESTS = ("chisq", "fisher", "cmh")
@@ -104,7 +105,9 @@ def _plain(record: ArmSummary | Comparison) -> dict[str, Any]:
 # --------------------------------------------------------------------------- helpers
 
 
+@lru_cache(maxsize=64)
 def _z(level: float) -> float:
+    # Cached: a power curve analyses hundreds of thousands of trials at the same level.
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1) (got {level})")
     return float(stats.norm.ppf(0.5 + level / 2.0))
@@ -390,37 +393,59 @@ def analyse_binary(
         for j, name in enumerate(arm_names)
     )
 
+    if test == "cmh":
+        assert strata_a is not None  # guaranteed by _validate
+        _, s = np.unique(strata_a, return_inverse=True)
+        cell = s.ravel() * k + arms
+        n_strata = int(s.max()) + 1 if s.size else 1
+        xs = np.bincount(cell, weights=resp, minlength=n_strata * k).reshape(n_strata, k)
+        ns = np.bincount(cell, minlength=n_strata * k).reshape(n_strata, k)
+    else:
+        xs, ns = x[None, :], n[None, :]
+    p, significant = compare_arms(xs.round(), ns, control, test=test, alpha=alpha, sided=sided)
     comparisons = []
     c = control
-    for j in (j for j in range(k) if j != c):
-        if test == "chisq":
-            p = float(chisq_pvalue(x[j], n[j], x[c], n[c], sided))
-        elif test == "fisher":
-            p = float(fisher_pvalue(x[j], n[j], x[c], n[c], sided))
-        else:
-            assert strata_a is not None  # guaranteed by _validate
-            p = _stratified_p(resp, arms, strata_a, j, c, sided)
+    for i, j in enumerate(j for j in range(k) if j != c):
         dlo, dhi = newcombe_interval(x[j], n[j], x[c], n[c], level)
-        diff = float(rate[j] - rate[c])
-        significant = p < alpha if sided == 2 else (p < alpha and diff > 0.0)
-        ci = (float(dlo), float(dhi))
-        comparisons.append(
-            Comparison(str(arm_names[j]), str(arm_names[c]), diff, ci, p, test, bool(significant))
-        )
+        comparisons.append(Comparison(
+            str(arm_names[j]), str(arm_names[c]), float(rate[j] - rate[c]),
+            (float(dlo), float(dhi)), float(p[i]), test, bool(significant[i])))
     return BinaryAnalysis(arms=summaries, comparisons=tuple(comparisons))
 
 
-def _stratified_p(
-    resp: np.ndarray, arms: np.ndarray, strata: np.ndarray, j: int, control: int, sided: int
-) -> float:
-    """CMH p-value of arm ``j`` versus ``control`` using only those two arms' patients."""
-    _, s = np.unique(strata, return_inverse=True)
-    s = s.ravel()
-    n_strata = int(s.max()) + 1 if s.size else 0
-    in_j = arms == j
-    in_c = arms == control
-    n1 = np.bincount(s[in_j], minlength=n_strata)
-    x1 = np.bincount(s[in_j], weights=resp[in_j], minlength=n_strata)
-    n0 = np.bincount(s[in_c], minlength=n_strata)
-    x0 = np.bincount(s[in_c], weights=resp[in_c], minlength=n_strata)
-    return cmh_pvalue(x1.round(), n1, x0.round(), n0, sided)
+def compare_arms(
+    x: npt.ArrayLike, n: npt.ArrayLike, control: int, *, test: str = "chisq",
+    alpha: float = 0.05, sided: int = 2,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each arm versus ``control`` in many trials at once: ``(p_value, significant)``.
+
+    ``x`` and ``n`` are responder and patient counts of shape ``(..., strata, arms)``; the
+    result has shape ``(..., arms − 1)`` (non-control arms in order). ``chisq`` and
+    ``fisher`` pool the strata; ``cmh`` stratifies (one :func:`cmh_pvalue` per trial and
+    comparison, using only the two arms' patients). ``significant`` is ``p < alpha`` and,
+    one-sided, also a positive difference — the same rule as :func:`analyse_binary`, which
+    calls this function.
+    """
+    xa, na = np.asarray(x, dtype=float), np.asarray(n, dtype=float)
+    if xa.shape != na.shape or xa.ndim < 2:
+        raise ValueError("x and n must have equal shapes (..., strata, arms)")
+    arms = [j for j in range(xa.shape[-1]) if j != control]
+    xt, nt = xa.sum(axis=-2), na.sum(axis=-2)                        # (..., arms)
+    rate = _rate(xt, nt)
+    p = np.empty((*xt.shape[:-1], len(arms)))
+    for i, j in enumerate(arms):
+        args = (xt[..., j], nt[..., j], xt[..., control], nt[..., control], sided)
+        if test == "chisq":
+            p[..., i] = chisq_pvalue(*args)
+        elif test == "fisher":
+            p[..., i] = fisher_pvalue(*args)
+        elif test == "cmh":
+            flat = [a.reshape(-1, a.shape[-1]) for a in (xa[..., j], na[..., j],
+                                                        xa[..., control], na[..., control])]
+            p[..., i] = np.array([cmh_pvalue(*t, sided) for t in zip(*flat, strict=True)]
+                                 ).reshape(xt.shape[:-1])
+        else:
+            raise ValueError(f"test must be one of {TESTS} (got {test!r})")
+    diff = rate[..., arms] - rate[..., [control]]
+    significant = (p < alpha) if sided == 2 else (p < alpha) & (diff > 0.0)
+    return p, significant

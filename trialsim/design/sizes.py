@@ -1,0 +1,373 @@
+"""Power over sample sizes on common random numbers, and the size that reaches a target.
+
+A replicate simulates its largest cohort once; each smaller total ``n`` analyses the first
+``n`` randomised patients. Because every draw is keyed by replicate, stage and patient
+(:mod:`trialsim.streams`) and the randomisation list of each stratum is fixed in advance,
+the first ``n`` patients of the largest trial *are* the trial of ``n`` — the same
+candidates screened, the same arms, the same outcomes — so every point of the curve is a
+valid estimate of power at its ``n`` (a test checks the identity). Sharing patients across
+sizes makes the curve smooth (differences between sizes carry far less Monte-Carlo noise
+than independent runs) and cheap (one simulation per replicate instead of one per size).
+
+Sizes are rounded up to a multiple of the allocation ratios' sum, so the nominal per-arm
+sizes ``n · ratio / sum(ratios)`` are integers; the realised sizes of a stratified
+permuted-block randomisation can differ from them by part of a block per stratum, as in a
+real trial, and their means are reported.
+
+The sample size for a target power comes from a probit regression of the rejection counts
+on √n (normal-approximation power is Φ(a + b√n) for a two-group comparison), fitted to all
+replicates at all sizes; it is then confirmed by a separate simulation at that size. Its
+95% interval comes from a bootstrap over replicates (the unit that is independent).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import statsmodels.api as sm
+from scipy import stats
+from statsmodels.stats.proportion import power_proportions_2indep
+
+from trialsim.design.replicates import DEFAULT_CHUNK
+from trialsim.design.sequential import bounds_for, run_looks
+from trialsim.errors import TrialsimError
+from trialsim.model import DEFAULT_PARAMETERS, ModelParameters
+from trialsim.protocol import Protocol
+from trialsim.stats.binary import compare_arms, wilson_interval
+from trialsim.stats.group_sequential import crossing_probabilities
+from trialsim.stats.power import mc_standard_error
+from trialsim.trial import TrialResult, simulate_trials
+
+MAX_REPLICATES = 1_000_000
+_BOOTSTRAP = 200
+
+
+class PowerError(TrialsimError):
+    """A power request that cannot be answered (bad size range, unreachable precision)."""
+
+
+def parse_sizes(text: str, protocol: Protocol) -> list[int]:
+    """``"40:240:20"`` (start:stop:step, inclusive) or ``"40,60,100"`` → sorted total sizes,
+    each rounded up to a multiple of the allocation ratios' sum."""
+    try:
+        if ":" in text:
+            parts = [int(x) for x in text.split(":")]
+            if len(parts) not in (2, 3):
+                raise ValueError
+            start, stop, step = parts[0], parts[1], parts[2] if len(parts) == 3 else 20
+            if step <= 0 or stop < start:
+                raise ValueError
+            raw = list(range(start, stop + 1, step))
+        else:
+            raw = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise PowerError(f"--n {text!r}: give start:stop:step (e.g. 40:240:20) or a list "
+                         "of sizes (e.g. 40,80,120) with stop >= start and step > 0.") from None
+    unit = sum(a.ratio for a in protocol.arms)
+    sizes = sorted({unit * math.ceil(n / unit) for n in raw})
+    if sizes[0] < max(2 * unit, len(protocol.arms)) or sizes[-1] > 200_000 or len(sizes) > 100:
+        raise PowerError(f"--n {text!r}: sizes must lie in {2 * unit}..200000 "
+                         f"(at most 100 of them) (got {sizes[0]}..{sizes[-1]}).")
+    return sizes
+
+
+@dataclass
+class _Tally:
+    """Per-replicate outcomes at each size, accumulated chunk by chunk."""
+
+    reject: list[np.ndarray] = field(default_factory=list)     # (R, S, C) bool per comparison
+    rates: list[np.ndarray] = field(default_factory=list)      # (R, S, A)
+    arm_n: list[np.ndarray] = field(default_factory=list)      # (R, S, A)
+    screened: list[np.ndarray] = field(default_factory=list)   # (R, S)
+    # (R, S, 5): stopping look, efficacy, futility, patients analysed, patients enrolled
+    seq: list[np.ndarray] = field(default_factory=list)
+
+    def stack(self, name: str) -> np.ndarray:
+        return np.concatenate(getattr(self, name))
+
+
+def _counts_by_size(protocol: Protocol, res: TrialResult,
+                    sizes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Responders and patients of the first n patients, shape (sizes, strata, arms)."""
+    k = len(protocol.arms)
+    strata = 2 ** len(protocol.randomization.stratify_by)
+    cell = res.strata * k + res.arm
+    x = np.stack([np.bincount(cell[:n], weights=res.responder[:n], minlength=strata * k)
+                  for n in sizes])
+    m = np.stack([np.bincount(cell[:n], minlength=strata * k) for n in sizes])
+    return x.reshape(len(sizes), strata, k).round(), m.reshape(len(sizes), strata, k)
+
+
+def _simulate_chunk(protocol: Protocol, sizes: Sequence[int], reps: range,
+                    params: ModelParameters, source: str, tally: _Tally) -> None:
+    big = protocol.with_overrides(n=max(sizes), source=source)
+    results = simulate_trials(big, reps, params, source)
+    counts = [_counts_by_size(protocol, res, sizes) for res in results]
+    x = np.stack([c[0] for c in counts])                  # (R, S, strata, arms)
+    m = np.stack([c[1] for c in counts])
+    a = protocol.analysis
+    _, rej = compare_arms(x, m, protocol.arms.index(protocol.control_arm), test=a.test,
+                          alpha=a.alpha, sided=a.sided)   # (R, S, comparisons)
+    seq = np.zeros((len(results), len(sizes), 5))
+    if protocol.interim is not None:
+        rej = rej.copy()
+        for i, res in enumerate(results):
+            for s, n in enumerate(sizes):
+                o = run_looks(protocol, res, n)
+                rej[i, s, 0] = o.efficacy
+                seq[i, s] = (o.look, o.efficacy, o.futility, o.n_analysed, o.n_enrolled)
+    xt, mt = x.sum(axis=2), m.sum(axis=2)
+    tally.reject.append(rej)
+    tally.rates.append(np.divide(xt, mt, out=np.zeros_like(xt), where=mt > 0))
+    tally.arm_n.append(mt.astype(float))
+    tally.screened.append(np.array([[res.cohort.patients["screen_order"].iat[n - 1]
+                                     for n in sizes] for res in results], dtype=float))
+    tally.seq.append(seq)
+
+
+@dataclass(frozen=True)
+class SizeRow:
+    """Operating characteristics at one total sample size."""
+
+    n: int
+    n_per_arm: list[int]              # nominal: n · ratio / sum(ratios)
+    mean_n_per_arm: list[float]       # realised by the randomisation, mean over replicates
+    power: float                      # primary comparison (first active arm vs control)
+    power_se: float
+    ci95: list[float]                 # Wilson interval of the Monte-Carlo estimate
+    analytic_power: float             # normal approximation at the simulated mean rates
+    mean_rates: dict[str, float]
+    mean_difference: float
+    expected_screened: float
+    comparisons: list[dict[str, Any]]  # every comparison's power (multi-arm)
+    any_power: float | None = None     # multi-arm: some comparison significant
+    all_power: float | None = None     # multi-arm: every comparison significant
+    sequential: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class PowerCurve:
+    """Simulated power at each size, the fitted curve and the size that reaches the target."""
+
+    protocol: Protocol
+    replicates: int
+    seed: int
+    target: float
+    rows: list[SizeRow]
+    fit: dict[str, float] | None           # probit: power = Φ(intercept + slope·√n)
+    required_n: int | None
+    required_n_ci95: list[int] | None
+    confirm: SizeRow | None
+    note: str = ""
+    bounds: dict[str, Any] | None = None
+
+    def __rich__(self) -> Any:
+        from trialsim.report import power_renderable
+
+        return power_renderable(self)
+
+    def fitted_power(self, n: np.ndarray | float) -> np.ndarray:
+        if self.fit is None:
+            return np.full(np.shape(n), np.nan)
+        return stats.norm.cdf(self.fit["intercept"] + self.fit["slope"] * np.sqrt(n))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document ``trialsim power --json`` prints and ``power.json`` holds."""
+        p = self.protocol
+        return {
+            "protocol": p.trial.name,
+            "protocol_digest": p.digest(),
+            "seed": self.seed,
+            "replicates": self.replicates,
+            "outcome_model": p.outcome.model,
+            "endpoint": {"primary": p.endpoint.primary, "week": p.endpoint.week},
+            "analysis": {"test": p.analysis.test, "alpha": p.analysis.alpha,
+                         "sided": p.analysis.sided},
+            "arms": [{"name": a.name, "ratio": a.ratio} for a in p.arms],
+            "comparison": f"{_primary(p)[0]} vs {_primary(p)[1]}",
+            "interim": self.bounds,
+            "target": self.target,
+            "rows": [asdict(r) for r in self.rows],
+            "fit": self.fit,
+            "required_n": self.required_n,
+            "required_n_ci95": self.required_n_ci95,
+            "confirm": None if self.confirm is None else asdict(self.confirm),
+            "note": self.note,
+        }
+
+
+def _primary(protocol: Protocol) -> tuple[str, str]:
+    control = protocol.control_arm.name
+    return next(a.name for a in protocol.arms if a.name != control), control
+
+
+def _analytic(protocol: Protocol, rates: dict[str, float], n_arm: dict[str, float],
+              n: int) -> float:
+    """Normal-approximation power at the simulated mean rates (statsmodels), group-sequential
+    crossing probability when the protocol has interim looks."""
+    arm, control = _primary(protocol)
+    p1, p0 = rates[arm], rates[control]
+    n1, n0 = n_arm[arm], n_arm[control]
+    a = protocol.analysis
+    if protocol.interim is None:
+        alt = "two-sided" if a.sided == 2 else "larger"
+        return float(power_proportions_2indep(p1 - p0, p0, n1, ratio=n0 / n1, alpha=a.alpha,
+                                              alternative=alt, return_results=False))
+    pbar = (n1 * p1 + n0 * p0) / (n1 + n0)
+    se = math.sqrt(max(pbar * (1 - pbar), 1e-12) * (1 / n1 + 1 / n0))
+    drift = (p1 - p0) / se
+    cp = crossing_probabilities(bounds_for(protocol), drift, protocol.interim.futility_z)
+    return float(cp["total_efficacy"])
+
+
+def _row(protocol: Protocol, n: int, tally: _Tally, s: int) -> SizeRow:
+    rej = tally.stack("reject")[:, s]                 # (R, C)
+    rates = tally.stack("rates")[:, s].mean(axis=0)
+    arm_n = tally.stack("arm_n")[:, s].mean(axis=0)
+    reps = rej.shape[0]
+    names = [a.name for a in protocol.arms]
+    unit = sum(a.ratio for a in protocol.arms)
+    control = protocol.control_arm.name
+    comps = []
+    for c, name in enumerate(x for x in names if x != control):
+        pw = float(rej[:, c].mean())
+        comps.append({"arm": name, "control": control, "power": pw,
+                      "power_se": mc_standard_error(pw, reps)})
+    power = comps[0]["power"]
+    lo, hi = wilson_interval(int(rej[:, 0].sum()), reps)
+    rate_map = dict(zip(names, (float(x) for x in rates), strict=True))
+    n_map = dict(zip(names, (float(x) for x in arm_n), strict=True))
+    arm, _ = _primary(protocol)
+    seq = None
+    if protocol.interim is not None:
+        q = tally.stack("seq")[:, s]
+        k = len(protocol.interim.looks)
+        look = q[:, 0].astype(int)
+        seq = {
+            "stop_efficacy": [float(((look == j) & (q[:, 1] > 0)).mean()) for j in range(k)],
+            "stop_futility": [float(((look == j) & (q[:, 2] > 0)).mean()) for j in range(k)],
+            "expected_n_analysed": float(q[:, 3].mean()),
+            "expected_n_enrolled": float(q[:, 4].mean()),
+        }
+    multi = len(comps) > 1
+    return SizeRow(
+        n=n, n_per_arm=[n * a.ratio // unit for a in protocol.arms],
+        mean_n_per_arm=[float(x) for x in arm_n], power=power,
+        power_se=mc_standard_error(power, reps), ci95=[float(lo), float(hi)],
+        analytic_power=_analytic(protocol, rate_map, n_map, n), mean_rates=rate_map,
+        mean_difference=rate_map[arm] - rate_map[control],
+        expected_screened=float(tally.stack("screened")[:, s].mean()), comparisons=comps,
+        any_power=float(rej.any(axis=1).mean()) if multi else None,
+        all_power=float(rej.all(axis=1).mean()) if multi else None, sequential=seq)
+
+
+def _probit(sizes: np.ndarray, hits: np.ndarray, reps: int,
+            start: tuple[float, float] | None = None) -> tuple[float, float] | None:
+    """(intercept, slope) of Φ⁻¹(power) = a + b√n from rejection counts; None if not
+    increasing (no effect to power). ``start``: initial values (bootstrap refits)."""
+    if hits.sum() == 0 or hits.sum() == reps * sizes.size:
+        return None
+    exog = sm.add_constant(np.sqrt(sizes.astype(float)))
+    model = sm.GLM(np.column_stack([hits, reps - hits]), exog,
+                   family=sm.families.Binomial(link=sm.families.links.Probit()))
+    a, b = model.fit(start_params=None if start is None else np.asarray(start)).params
+    return (float(a), float(b)) if b > 0 else None
+
+
+def _size_for(fit: tuple[float, float], target: float, unit: int) -> int:
+    a, b = fit
+    root = (stats.norm.ppf(target) - a) / b
+    return unit * max(1, math.ceil(max(root, 0.0) ** 2 / unit))
+
+
+def power_curve(
+    protocol: Protocol,
+    sizes: Sequence[int],
+    *,
+    replicates: int | None = None,
+    precision: float | None = None,
+    target: float = 0.8,
+    confirm: bool = True,
+    params: ModelParameters = DEFAULT_PARAMETERS,
+    chunk: int = DEFAULT_CHUNK,
+    progress: Callable[[int, int], None] | None = None,
+    source: str = "protocol",
+) -> PowerCurve:
+    """Simulated power of ``protocol`` at each total size in ``sizes`` (see module docstring).
+
+    ``replicates`` (default the protocol's) fixes the number of simulated trials;
+    ``precision`` instead keeps adding replicates until every size's Monte-Carlo SE is at
+    most ``precision``. ``progress(done, total)`` is called after every chunk (``total`` may
+    grow in precision mode). With ``confirm``, the fitted size for ``target`` is simulated
+    on its own with the same number of replicates.
+    """
+    sizes = sorted(set(int(n) for n in sizes))
+    if precision is not None and not 0.0 < precision < 0.5:
+        raise PowerError(f"--precision must be in (0, 0.5) (got {precision}).")
+    if not 0.0 < target < 1.0:
+        raise PowerError(f"--target must be in (0, 1) (got {target}).")
+    total = replicates or protocol.trial.replicates
+    if precision is not None:
+        total = max(200, replicates or 0)
+    if total < 2:
+        raise PowerError("power needs at least 2 replicates (--replicates R).")
+    tally = _Tally()
+    done = 0
+    while True:
+        while done < total:
+            stop = min(done + chunk, total)
+            _simulate_chunk(protocol, sizes, range(done, stop), params, source, tally)
+            done = stop
+            if progress is not None:
+                progress(done, total)
+        if precision is None:
+            break
+        p = tally.stack("reject")[:, :, 0].mean(axis=0)
+        need = int(math.ceil(float(np.max(p * (1 - p))) / precision ** 2))
+        if need <= done:
+            break
+        if need > MAX_REPLICATES:
+            raise PowerError(f"--precision {precision} needs about {need:,} replicates "
+                             f"(more than {MAX_REPLICATES:,}); ask for less precision.")
+        total = int(need * 1.05) + 1
+    rows = [_row(protocol, n, tally, s) for s, n in enumerate(sizes)]
+    unit = sum(a.ratio for a in protocol.arms)
+    hits_by_rep = tally.stack("reject")[:, :, 0]
+    fit = _probit(np.array(sizes), hits_by_rep.sum(axis=0), done)
+    required = ci = conf = None
+    note = ""
+    if fit is None:
+        note = "power does not increase with n over these sizes: no size reaches the target"
+    else:
+        required = _size_for(fit, target, unit)
+        rng = np.random.default_rng(np.random.SeedSequence(protocol.trial.seed,
+                                                           spawn_key=(2**31,)))
+        boot = []
+        for _ in range(_BOOTSTRAP):
+            pick = hits_by_rep[rng.integers(0, done, done)]
+            f = _probit(np.array(sizes), pick.sum(axis=0), done, fit)
+            if f is not None:
+                boot.append(_size_for(f, target, unit))
+        if len(boot) >= 0.9 * _BOOTSTRAP:
+            ci = [int(np.percentile(boot, 2.5)), int(np.percentile(boot, 97.5))]
+        if required > 20 * sizes[-1]:
+            note = (f"the fitted size {required} is far beyond the sizes simulated "
+                    f"(max {sizes[-1]}): widen --n")
+        elif confirm:
+            one = _Tally()
+            for start in range(0, done, chunk):
+                stop = min(start + chunk, done)
+                _simulate_chunk(protocol, [required], range(start, stop), params, source, one)
+                if progress is not None:
+                    progress(done + stop, 2 * done)
+            conf = _row(protocol, required, one, 0)
+    bounds = None
+    if protocol.interim is not None:
+        bounds = {**bounds_for(protocol).to_dict(), "futility_z": protocol.interim.futility_z}
+    return PowerCurve(protocol, done, protocol.trial.seed, target, rows,
+                      None if fit is None else {"intercept": fit[0], "slope": fit[1]},
+                      required, ci, conf, note, bounds)
