@@ -1,4 +1,4 @@
-"""Group-sequential looks of one simulated trial (``[interim]`` in the protocol).
+"""Group-sequential looks (``[interim]`` in the protocol), vectorised over simulated trials.
 
 Look ``j`` at information fraction ``t_j`` happens when the first ``m_j = ceil(t_j · n)``
 randomised patients have reached the primary-endpoint week: at calendar day
@@ -6,25 +6,23 @@ randomised patients have reached the primary-endpoint week: at calendar day
 The look analyses those ``m_j`` patients with the protocol's test and turns the p-value into
 a signed z statistic (positive favours the active arm): ``z = sign(d) Φ⁻¹(1 − p/2)`` for a
 two-sided test and ``Φ⁻¹(1 − p)`` for a one-sided one (for the chi-square test this is
-exactly the pooled two-proportion z). The trial stops for efficacy when ``z_j ≥ c_j``
-(``|z_j| ≥ c_j`` two-sided), with Lan–DeMets spending bounds ``c_j``
+exactly the pooled two-proportion z). The trial stops for efficacy at the first look with
+``z_j ≥ c_j`` (``|z_j| ≥ c_j`` two-sided), with Lan–DeMets spending bounds ``c_j``
 (:func:`trialsim.stats.group_sequential.efficacy_bounds`), or for futility when
-``z_j < f_j`` (non-binding bounds, looks before the last).
+``z_j < f_j`` (non-binding bounds, looks before the last); otherwise at the last look.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 from scipy import stats
 
+from trialsim.errors import ProtocolError
 from trialsim.protocol import Protocol
-from trialsim.stats.binary import BinaryAnalysis
 from trialsim.stats.group_sequential import GroupSequentialBounds, efficacy_bounds
-from trialsim.trial import TrialResult, analyse
 
 
 @lru_cache(maxsize=32)
@@ -33,52 +31,43 @@ def bounds_for(protocol: Protocol) -> GroupSequentialBounds:
     i = protocol.interim
     assert i is not None
     a = protocol.analysis
-    return efficacy_bounds(i.looks, alpha=a.alpha, spending=i.spending, gamma=i.gamma,
-                           sided=a.sided)
+    b = efficacy_bounds(i.looks, alpha=a.alpha, spending=i.spending, gamma=i.gamma,
+                        sided=a.sided)
+    for j, f in enumerate(i.futility_z or ()):
+        if f > b.efficacy[j]:
+            raise ProtocolError(
+                f"{protocol.trial.name}: interim.futility_z[{j}] must be <= the efficacy bound "
+                f"at look {j + 1}, {b.efficacy[j]:.4f} (got {f:g}).")
+    return b
 
 
-def signed_z(analysis: BinaryAnalysis, sided: int) -> float:
-    """The first comparison's p-value as a z statistic, positive when the arm is better."""
-    c = analysis.comparisons[0]
+def look_sizes(protocol: Protocol, n: int) -> list[int]:
+    """Patients analysed at each look of a trial of ``n`` (the last look has all ``n``)."""
+    assert protocol.interim is not None
+    looks = protocol.interim.looks
+    return [max(2, math.ceil(t * n)) for t in looks[:-1]] + [n]
+
+
+def signed_z(p_value: np.ndarray, difference: np.ndarray, sided: int) -> np.ndarray:
+    """A test's p-value as a z statistic, positive when the active arm is better."""
     if sided == 2:
-        return math.copysign(float(stats.norm.isf(c.p_value / 2.0)), c.difference)
-    return float(stats.norm.isf(c.p_value))
+        return np.copysign(stats.norm.isf(np.asarray(p_value) / 2.0), difference)
+    return stats.norm.isf(np.asarray(p_value))
 
 
-@dataclass(frozen=True)
-class SequentialOutcome:
-    """How one simulated group-sequential trial ended."""
-
-    look: int            # 0-based look at which it stopped
-    efficacy: bool       # stopped for efficacy (H0 rejected)
-    futility: bool       # stopped for futility
-    z: tuple[float, ...]  # z at each look performed
-    n_analysed: int      # patients in the stopping analysis
-    n_enrolled: int      # patients randomised by the stopping look
-    day: float           # calendar day of the stopping look
-
-
-def run_looks(protocol: Protocol, result: TrialResult, n: int) -> SequentialOutcome:
-    """Play the interim plan on the first ``n`` patients of ``result``."""
+def decide(protocol: Protocol, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(stopping look, efficacy, futility)`` for z statistics of shape (..., looks)."""
     i = protocol.interim
     assert i is not None
-    b = bounds_for(protocol)
-    sided = protocol.analysis.sided
-    endpoint_day = 7.0 * protocol.endpoint.week
-    enrol_day = result.enrol_day[:n]
-    zs: list[float] = []
-    for j, t in enumerate(i.looks):
-        m = n if j == len(i.looks) - 1 else max(2, math.ceil(t * n))
-        resp, arm, strata = result.head(m)
-        z = signed_z(analyse(protocol, resp, arm, strata), sided)
-        zs.append(z)
-        day = float(enrol_day[m - 1] + endpoint_day)
-        enrolled = int(np.searchsorted(enrol_day, day, side="right"))
-        crossed = (abs(z) if sided == 2 else z) >= b.efficacy[j]
-        last = j == len(i.looks) - 1
-        futile = (not crossed and not last and i.futility_z is not None
-                  and z < i.futility_z[j])
-        if crossed or futile or last:
-            return SequentialOutcome(j, bool(crossed), bool(futile), tuple(zs), m, enrolled,
-                                     day)
-    raise AssertionError("unreachable: the last look always stops")
+    c = np.asarray(bounds_for(protocol).efficacy)
+    k = c.size
+    crossed = (np.abs(z) if protocol.analysis.sided == 2 else z) >= c
+    futile = np.zeros_like(crossed)
+    if i.futility_z is not None:
+        futile[..., :-1] = (z[..., :-1] < np.asarray(i.futility_z)) & ~crossed[..., :-1]
+    stops = crossed | futile
+    stops[..., -1] = True
+    look = np.argmax(stops, axis=-1)
+    pick = look[..., None]
+    return (look, np.take_along_axis(crossed, pick, -1)[..., 0],
+            np.take_along_axis(futile, pick, -1)[..., 0] & (look < k - 1))

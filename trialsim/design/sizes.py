@@ -33,7 +33,7 @@ from scipy import stats
 from statsmodels.stats.proportion import power_proportions_2indep
 
 from trialsim.design.replicates import DEFAULT_CHUNK
-from trialsim.design.sequential import bounds_for, run_looks
+from trialsim.design.sequential import bounds_for, decide, look_sizes, signed_z
 from trialsim.errors import TrialsimError
 from trialsim.model import DEFAULT_PARAMETERS, ModelParameters
 from trialsim.protocol import Protocol
@@ -110,16 +110,14 @@ def _simulate_chunk(protocol: Protocol, sizes: Sequence[int], reps: range,
     x = np.stack([c[0] for c in counts])                  # (R, S, strata, arms)
     m = np.stack([c[1] for c in counts])
     a = protocol.analysis
-    _, rej = compare_arms(x, m, protocol.arms.index(protocol.control_arm), test=a.test,
-                          alpha=a.alpha, sided=a.sided)   # (R, S, comparisons)
+    control = protocol.arms.index(protocol.control_arm)
+    _, rej = compare_arms(x, m, control, test=a.test, alpha=a.alpha,
+                          sided=a.sided)                  # (R, S, comparisons)
     seq = np.zeros((len(results), len(sizes), 5))
     if protocol.interim is not None:
+        seq = _sequential(protocol, results, sizes, control)
         rej = rej.copy()
-        for i, res in enumerate(results):
-            for s, n in enumerate(sizes):
-                o = run_looks(protocol, res, n)
-                rej[i, s, 0] = o.efficacy
-                seq[i, s] = (o.look, o.efficacy, o.futility, o.n_analysed, o.n_enrolled)
+        rej[..., 0] = seq[..., 1] > 0
     xt, mt = x.sum(axis=2), m.sum(axis=2)
     tally.reject.append(rej)
     tally.rates.append(np.divide(xt, mt, out=np.zeros_like(xt), where=mt > 0))
@@ -127,6 +125,32 @@ def _simulate_chunk(protocol: Protocol, sizes: Sequence[int], reps: range,
     tally.screened.append(np.array([[res.cohort.patients["screen_order"].iat[n - 1]
                                      for n in sizes] for res in results], dtype=float))
     tally.seq.append(seq)
+
+
+def _sequential(protocol: Protocol, results: Sequence[TrialResult], sizes: Sequence[int],
+                control: int) -> np.ndarray:
+    """(R, S, 5): stopping look, efficacy, futility, patients analysed and enrolled then."""
+    a = protocol.analysis
+    looks = [look_sizes(protocol, n) for n in sizes]                 # (S, J)
+    flat = [m for ms in looks for m in ms]
+    counts = [_counts_by_size(protocol, res, flat) for res in results]
+    x = np.stack([c[0] for c in counts])
+    m = np.stack([c[1] for c in counts])
+    p, _ = compare_arms(x, m, control, test=a.test, alpha=a.alpha, sided=a.sided)
+    xt, mt = x.sum(axis=2), m.sum(axis=2)
+    rate = np.divide(xt, mt, out=np.zeros_like(xt), where=mt > 0)
+    active = next(j for j in range(len(protocol.arms)) if j != control)
+    z = signed_z(p[..., 0], rate[..., active] - rate[..., control], a.sided)
+    z = z.reshape(len(results), len(sizes), -1)                       # (R, S, J)
+    look, eff, fut = decide(protocol, z)
+    analysed = np.asarray(looks)[np.arange(len(sizes)), look]         # (R, S)
+    endpoint_day = 7.0 * protocol.endpoint.week
+    enrolled = np.empty_like(analysed)
+    for i, res in enumerate(results):
+        for s, n in enumerate(sizes):
+            day = res.enrol_day[analysed[i, s] - 1] + endpoint_day
+            enrolled[i, s] = np.searchsorted(res.enrol_day[:n], day, side="right")
+    return np.stack([look, eff, fut, analysed, enrolled], axis=-1).astype(float)
 
 
 @dataclass(frozen=True)
@@ -269,9 +293,9 @@ def _probit(sizes: np.ndarray, hits: np.ndarray, reps: int,
             start: tuple[float, float] | None = None) -> tuple[float, float] | None:
     """(intercept, slope) of Φ⁻¹(power) = a + b√n from rejection counts; None if not
     increasing (no effect to power). ``start``: initial values (bootstrap refits)."""
-    if hits.sum() == 0 or hits.sum() == reps * sizes.size:
+    if sizes.size < 2 or hits.sum() == 0 or hits.sum() == reps * sizes.size:
         return None
-    exog = sm.add_constant(np.sqrt(sizes.astype(float)))
+    exog = sm.add_constant(np.sqrt(sizes.astype(float)), has_constant="add")
     model = sm.GLM(np.column_stack([hits, reps - hits]), exog,
                    family=sm.families.Binomial(link=sm.families.links.Probit()))
     a, b = model.fit(start_params=None if start is None else np.asarray(start)).params
@@ -341,7 +365,8 @@ def power_curve(
     required = ci = conf = None
     note = ""
     if fit is None:
-        note = "power does not increase with n over these sizes: no size reaches the target"
+        note = ("one size: no curve to fit" if len(sizes) < 2 else
+                "power does not increase with n over these sizes: no size reaches the target")
     else:
         required = _size_for(fit, target, unit)
         rng = np.random.default_rng(np.random.SeedSequence(protocol.trial.seed,
