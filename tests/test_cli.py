@@ -29,8 +29,11 @@ def test_every_example_protocol_runs(path: Path, tmp_path: Path) -> None:
     assert SUMMARY_KEYS | {"power", "power_se"} <= doc.keys()
     run_dir = Path(doc["run_dir"])
     assert run_dir.parent.parent == tmp_path
-    for name in ("summary.json", "patients.csv", "visits.csv", "protocol.toml"):
+    mechanistic = "fixed-rates" not in path.read_text()
+    for name in ("summary.json", "patients.csv", "protocol.toml"):
         assert (run_dir / name).is_file(), name
+    # Visits exist only where a model produces them.
+    assert (run_dir / "visits.csv").is_file() == mechanistic
     assert json.loads((run_dir / "summary.json").read_text()) == doc
     patients = pd.read_csv(run_dir / "patients.csv")
     assert len(patients) == doc["cohort"]["enrolled"]
@@ -137,3 +140,43 @@ def test_unwritable_output_is_one_line_exit_2(tmp_path: Path) -> None:
     assert res.returncode == 2
     assert "Traceback" not in res.stderr
     assert str(blocker) in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+POWER_ROW_KEYS = {"n", "n_per_arm", "power", "power_se", "ci95", "analytic_power"}
+
+
+def test_power_command_json_files_and_reproducibility(tmp_path: Path) -> None:
+    """Acceptance of `trialsim power` (at fewer replicates than the issue's 1,000)."""
+    args = ("power", "protocols/ld-il2-vs-placebo.toml", "--n", "40:240:40",
+            "--replicates", "60", "--json", "--out", str(tmp_path))
+    first, second = run_cli(*args), run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    doc = json.loads(first.stdout)          # nothing but JSON on stdout
+    assert [r["n"] for r in doc["rows"]] == [40, 80, 120, 160, 200, 240]
+    for row in doc["rows"]:
+        assert row.keys() >= POWER_ROW_KEYS
+        assert row["n_per_arm"] == [row["n"] // 2] * 2
+    assert "required_n" in doc and "confirm" in doc
+    run_dir = Path(doc["run_dir"])
+    for name in ("power.json", "power.csv", "power_curve.png", "protocol.toml"):
+        assert (run_dir / name).is_file(), name
+    assert (run_dir / "power_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = pd.read_csv(run_dir / "power.csv")
+    assert len(table) == len(doc["rows"]) + (doc["confirm"] is not None)
+    other = json.loads(second.stdout)
+    assert other.pop("run_dir") != doc.pop("run_dir")
+    assert other == doc
+
+
+def test_power_rejects_bad_sizes(tmp_path: Path) -> None:
+    res = run_cli("power", "protocols/fixed-rates.toml", "--n", "240:40", "--out", str(tmp_path))
+    assert res.returncode == 2
+    assert "--n" in res.stderr and "Traceback" not in res.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_power_terminal_output_group_sequential(tmp_path: Path) -> None:
+    res = run_cli("power", "protocols/group-sequential.toml", "--n", "100,200",
+                  "--replicates", "20", "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert "Efficacy bounds" in res.stdout and "E[n] enrolled" in res.stdout

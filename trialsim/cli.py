@@ -31,6 +31,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 err = Console(stderr=True)
 
 
+def _out() -> Console:
+    """Standard output; piped output gets room for wide tables instead of 80 columns."""
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
 def _fail(exc: TrialsimError) -> typer.Exit:
     err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
@@ -104,7 +109,7 @@ def run(
     if json_out:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     else:
-        render_run(Console(), p, result, summary)
+        render_run(_out(), p, result, summary)
 
 
 @app.command()
@@ -144,7 +149,7 @@ def power(
     if json_out:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
-        console = Console()
+        console = _out()
         console.print(curve)
         console.print(f"written to {run_dir}", style="dim", markup=False)
 

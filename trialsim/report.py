@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -25,9 +26,9 @@ def _ci(ci: tuple[float, float], pct: bool = True) -> str:
 
 def _table(title: str, columns: tuple[str, ...]) -> Table:
     """A table whose first column (the arm) is left-aligned and the rest right-aligned."""
-    t = Table(title=title)
+    t = Table(title=escape(title))
     for i, col in enumerate(columns):
-        t.add_column(col, justify="left" if i == 0 else "right")
+        t.add_column(escape(col), justify="left" if i == 0 else "right")
     return t
 
 
