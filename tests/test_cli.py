@@ -180,3 +180,10 @@ def test_power_terminal_output_group_sequential(tmp_path: Path) -> None:
                   "--replicates", "20", "--out", str(tmp_path))
     assert res.returncode == 0, res.stderr
     assert "Efficacy bounds" in res.stdout and "E[n] enrolled" in res.stdout
+
+
+def test_fixed_rates_run_prints_tables_without_immunology(tmp_path: Path) -> None:
+    res = run_cli("run", "protocols/fixed-rates.toml", "--replicates", "5", "--out",
+                  str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert "il2-1miu vs placebo" in res.stdout and "Immunology" not in res.stdout

@@ -97,10 +97,15 @@ def immunology_table(protocol: Protocol, result: DesignResult) -> Table:
 def render_run(console: Console, protocol: Protocol, result: DesignResult,
                summary: dict[str, Any]) -> None:
     """Print the whole run to ``console``."""
-    console.print(Group(
-        cohort_panel(summary), arms_table(protocol, result),
-        comparisons_table(protocol, result), immunology_table(protocol, result),
-    ))
+    parts: list[Any] = [cohort_panel(summary), arms_table(protocol, result),
+                        comparisons_table(protocol, result)]
+    if result.first.detail is not None:   # the fixed-rates model has no immunology
+        parts.append(immunology_table(protocol, result))
+    if protocol.interim is not None and result.oc is not None:
+        parts.append(Text("Interim looks are not applied by `run` (it analyses every trial "
+                          "at full size): `trialsim power` simulates the group-sequential "
+                          "design.", style="yellow"))
+    console.print(Group(*parts))
     if summary.get("run_dir"):
         console.print(f"[dim]written to {summary['run_dir']}[/dim]")
 
