@@ -138,7 +138,7 @@ def power(
         if seed is not None:
             p = p.with_overrides(seed=seed, source=f"{protocol} (with command-line overrides)")
         sizes = parse_sizes(n, p)
-        with _progress(1, "simulating sizes", sys.stderr.isatty() and not json_out) as tick:
+        with _progress(1, "simulating sizes", sys.stderr.isatty()) as tick:
             curve = power_curve(p, sizes, replicates=replicates, precision=precision,
                                 target=target, chunk=chunk, progress=tick,
                                 source=str(protocol))
