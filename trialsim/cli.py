@@ -155,6 +155,45 @@ def power(
 
 
 @app.command()
+def compare(
+    protocols: Annotated[list[Path], typer.Argument(
+        help="protocol files; a file with [[design]] variants gives one design per variant")],
+    replicates: Annotated[int | None, typer.Option(
+        min=2, help="simulated trials per design (default: the first protocol's)")] = None,
+    reference: Annotated[str | None, typer.Option(
+        help="design the others are compared with (default: the first)")] = None,
+    delta: Annotated[float, typer.Option(
+        help="smallest clinically relevant difference, for the minimum effective dose")] = 0.1,
+    seed: Annotated[int | None, typer.Option(
+        help="seed for every design (default: the first protocol's)")] = None,
+    out: Annotated[Path, typer.Option(help="root folder for run outputs")] = Path("outputs"),
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    chunk: Annotated[int, typer.Option(min=1, max=10_000,
+                                       help="replicates per array chunk")] = 50,
+) -> None:
+    """Compare designs on the same virtual patients: ranked power, paired differences."""
+    from trialsim.design.compare import compare_designs
+    from trialsim.outputs import write_compare
+    from trialsim.variants import load_designs
+
+    try:
+        designs = load_designs(protocols, seed=seed)
+        with _progress(1, "simulating designs", sys.stderr.isatty()) as tick:
+            result = compare_designs(designs, replicates=replicates, reference=reference,
+                                     delta=delta, chunk=chunk, progress=tick)
+        run_dir = write_compare(out, result, designs)
+    except TrialsimError as exc:
+        raise _fail(exc) from None
+    doc = {**result.to_dict(), "run_dir": str(run_dir)}
+    if json_out:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        console = _out()
+        console.print(result)
+        console.print(f"written to {run_dir}", style="dim", markup=False)
+
+
+@app.command()
 def calibrate(
     replicates: Annotated[int, typer.Option(min=2, help="simulated trials per protocol")] = 200,
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,

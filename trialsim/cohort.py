@@ -92,6 +92,13 @@ DESCRIPTOR_PREVALENCE: np.ndarray = np.array([
     else _DESCRIPTOR_P0[d.name][0] if d.name in _DESCRIPTOR_P0 else 1.0
     for d in sledai.DESCRIPTORS
 ])
+# Enrichment criteria: the candidate column that decides each and whether it is negated.
+CRITERIA: dict[str, tuple[str, bool]] = {
+    "anti_dsdna": ("d_increased_dna_binding", False),   # anti-dsDNA >= the assay cut-off
+    "low_complement": ("d_low_complement", False),       # C3 < the lower limit of normal
+    "renal": ("renal", False),                           # an active renal descriptor
+    "non_renal": ("renal", True),                        # no active renal descriptor
+}
 DSDNA_CUTOFF_IU = 20.0   # positivity threshold of the assay, IU/mL (assumed; ELISA typical)
 C3_LOW_G_L = 0.9         # lower limit of normal for C3, g/L (typical laboratory range 0.9-1.8)
 
@@ -193,6 +200,12 @@ def _screen(candidates: Mapping[str, Any], pop: Population) -> np.ndarray:
         seropositive = (np.asarray(candidates["d_increased_dna_binding"])
                         | np.asarray(candidates["d_low_complement"]))
         checks.append(("serology", ~seropositive))
+    met = {c: np.asarray(candidates[col]).astype(bool) ^ neg
+           for c, (col, neg) in CRITERIA.items()}
+    checks += [(c, ~met[c]) for c in pop.require_all]
+    if pop.require_any:
+        anyof = np.logical_or.reduce([met[c] for c in pop.require_any])
+        checks.append(("any of " + " / ".join(pop.require_any), ~anyof))
     reason = np.full(age.size, "", dtype=object)
     for name, failed in reversed(checks):   # the first failing criterion is written last
         reason[failed] = name

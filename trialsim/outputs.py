@@ -114,3 +114,30 @@ def write_power(out_root: Path, curve: Any, protocol_file: Path | None = None) -
         table.to_csv(run.tmp / "power.csv", index=False)
         power_curve_png(curve, run.tmp / "power_curve.png")
     return run.path
+
+
+def write_compare(out_root: Path, comparison: Any, designs: Any) -> Path:
+    """Write a ``compare`` run folder: ``compare.json``, ``compare.csv`` (one row per design,
+    ranked), ``compare.png`` and each design's protocol under ``designs/``."""
+    import pandas as pd
+
+    from trialsim.plots import compare_png
+
+    base = designs[0].protocol
+    with run_folder(out_root, base) as run:
+        run.write_json("compare.json", {**comparison.to_dict(), "run_dir": str(run.path)})
+        flat = []
+        for r in comparison.rows:
+            row = {k: v for k, v in vars(r).items()
+                   if not isinstance(v, dict | list) or k == "ci95"}
+            row["ci95"] = "–".join(f"{x:.4f}" for x in r.ci95)
+            row.update({f"rate_{k}": v for k, v in r.mean_rates.items()})
+            flat.append(row)
+        pd.DataFrame(flat).to_csv(run.tmp / "compare.csv", index=False)
+        compare_png(comparison, run.tmp / "compare.png")
+        folder = run.tmp / "designs"
+        folder.mkdir()
+        for d in designs:
+            (folder / f"{d.name}.toml").write_text(protocol_to_toml(d.protocol),
+                                                   encoding="utf-8")
+    return run.path

@@ -48,3 +48,30 @@ def power_curve_png(curve: Any, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def compare_png(comparison: Any, path: Path) -> None:
+    """Power ± 95% MC interval per design, best first, with the reference marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = comparison.rows
+    y = np.arange(len(rows))[::-1]
+    power = np.array([r.power for r in rows])
+    lo = np.array([r.ci95[0] for r in rows])
+    hi = np.array([r.ci95[1] for r in rows])
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.38 * len(rows)), dpi=120)
+    colours = ["#b35900" if r.name == comparison.reference else "#1f4e79" for r in rows]
+    ax.errorbar(power, y, xerr=[power - lo, hi - power], fmt="none", ecolor="grey", capsize=3)
+    ax.scatter(power, y, c=colours, zorder=3)
+    ax.set_yticks(y, [r.name for r in rows], fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"power (95% MC interval, {comparison.replicates} trials per design)")
+    ax.set_title(f"Designs on common virtual patients (reference in orange: "
+                 f"{comparison.reference})", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

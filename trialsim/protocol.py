@@ -85,6 +85,9 @@ class AgeRange(_Frozen):
 
 
 Ancestry = Literal["white", "black", "hispanic", "asian", "american_indian"]
+# Enrichment criteria at screening (see trialsim.cohort.CRITERIA): anti-dsDNA positive,
+# low complement (C3), active renal descriptors, no active renal descriptor.
+Criterion = Literal["anti_dsdna", "low_complement", "renal", "non_renal"]
 
 
 class Population(_Frozen):
@@ -112,6 +115,10 @@ class Population(_Frozen):
     def _pairs_to_table(self, value: Any) -> Any:
         return None if value is None else dict(value)
 
+    # ``require_all``: every listed criterion must hold; ``require_any``: at least one (both
+    # combine with AND). E.g. require_all = ["anti_dsdna", "low_complement"] enrols only
+    # serologically active patients (both markers); require_any = the same pair equals
+    # require_serology = true.
     # ``enrolment_per_month``: mean randomisations per month (30.4375 days), a Poisson
     # process; needed by interim looks to say who has data when. None: all at day 0.
 
@@ -123,6 +130,8 @@ class Population(_Frozen):
     min_sledai: int = Field(default=6, ge=0, le=105)
     min_pga: float = Field(default=0.0, ge=0.0, le=3.0)
     require_serology: bool = False
+    require_all: tuple[Criterion, ...] = Field(default=(), strict=False)
+    require_any: tuple[Criterion, ...] = Field(default=(), strict=False)
     max_screened_per_enrolled: float = Field(default=200.0, gt=1.0)
     enrolment_per_month: float | None = Field(default=None, gt=0.0, le=100_000.0)
 
@@ -528,7 +537,13 @@ def load_protocol(path: str | Path) -> Protocol:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProtocolError(f"{path}: is not valid TOML ({exc}).") from None
-    return parse_protocol(data, source=str(path))
+    designs = data.pop("design", None)
+    protocol = parse_protocol(data, source=str(path))
+    if designs is not None:   # variants for `trialsim compare`: every one must be valid too
+        from trialsim.variants import expand_designs
+
+        expand_designs(protocol, designs, str(path))
+    return protocol
 
 
 def protocol_to_toml(protocol: Protocol) -> str:

@@ -169,3 +169,49 @@ def power_renderable(curve: Any) -> Group:
     if curve.note:
         parts.append(Text(curve.note))
     return Group(*parts)
+
+
+def compare_renderable(comparison: Any) -> Group:
+    """A :class:`~trialsim.design.compare.DesignComparison` as ranked terminal tables."""
+    c = comparison
+    comparisons = {r.comparison for r in c.rows}
+    same = len(comparisons) == 1
+    t = _table(f"Designs ranked by power: {c.replicates} simulated trials each on common "
+               f"virtual patients (seed {c.seed})"
+               + (f", {next(iter(comparisons))}" if same else ""),
+               ("rank", "design", "n", *(() if same else ("comparison",)), "power",
+                f"Δ vs {c.reference} (paired SE)", "unpaired SE", "P(win / loss)",
+                "P(selected)", "effect", "screened per enrolled", "fever", "inj. site",
+                "peak Treg"))
+    t.columns[1].no_wrap = True
+
+    def opt(v: float | None, f: Any) -> str:
+        return "–" if v is None else f(v)
+
+    for r in c.rows:
+        t.add_row(str(r.rank), r.name, str(r.n), *(() if same else (r.comparison,)),
+                  f"{_pct(r.power)} ± {_pct(r.power_se)}",
+                  f"{100 * r.paired_difference:+.1f} ± {100 * r.paired_se:.1f} pts",
+                  f"{100 * r.unpaired_se:.1f} pts",
+                  f"{_pct(r.p_beats_reference)} / {_pct(r.p_reference_beats)}",
+                  _pct(r.p_selected), f"{100 * r.mean_effect:+.1f} pts",
+                  f"{r.screened_per_enrolled:.2f}", opt(r.fever, _pct),
+                  opt(r.injection_site_reaction, _pct),
+                  opt(r.peak_treg, lambda v: f"{v:.2f}×"))
+    parts: list[Any] = [t, Text(
+        f"best design by mean effect: {c.correct_selection['best']}; "
+        f"P(correct selection) {_pct(c.correct_selection['p_correct_selection'])}")]
+    for r in c.rows:
+        ds = r.dose_selection
+        if ds is None:
+            continue
+        d = _table(f"{r.name}: dose selection (best arm {ds['best']}; minimum effective dose, "
+                   f"difference ≥ {100 * ds['delta']:.0f} pts: "
+                   f"{ds['minimum_effective_dose'] or 'none'})",
+                   ("arm", "P(selected as best)"))
+        for arm, p in ds["p_selected"].items():
+            d.add_row(arm, _pct(p))
+        parts.append(d)
+        parts.append(Text(f"P(correct selection) {_pct(ds['p_correct_selection'])}, "
+                          f"P(minimum effective dose identified) {_pct(ds['p_med_identified'])}"))
+    return Group(*parts)

@@ -13,8 +13,10 @@ cohort, and a design comparison gives every design the same patients.
 
 Patient-level streams are drawn in blocks of :data:`BLOCK` patients (one generator per block
 and per call), so the cost is a handful of generator constructions per stage and replicate,
-not one per patient; the values patient ``k`` receives depend only on ``k``, never on how
-many patients are drawn.
+not one per patient; the values a patient receives depend only on their id (their place in
+the candidate pool), never on how many patients are drawn or who else was enrolled: designs
+with different inclusion criteria screen the same pool, and a candidate enrolled by both is
+the same person in both.
 """
 
 from __future__ import annotations
@@ -50,14 +52,20 @@ def generator(seed: int, *key: int) -> np.random.Generator:
 class PatientStream:
     """A generator whose draws have the patient as their first axis.
 
-    Call ``j`` (in order) of the stream for patient ``k`` yields values that depend only on
-    ``(seed, key, j, k)``: each call draws whole blocks of :data:`BLOCK` patients from
-    ``generator(seed, *key, j, block)`` and keeps the first ``n`` rows. The methods mirror
+    Patients are identified by an integer id — in a trial, their position in the candidate
+    pool, so a candidate keeps their draws whichever inclusion criteria select them. Call
+    ``j`` (in order) of the stream yields for patient ``id`` values that depend only on
+    ``(seed, key, j, id)``: row ``id % BLOCK`` of a draw of :data:`BLOCK` rows from
+    ``generator(seed, *key, j, id // BLOCK)``. The methods mirror
     :class:`numpy.random.Generator` for the shapes trialsim uses: ``size[0]`` must be ``n``.
     """
 
-    def __init__(self, seed: int, key: tuple[int, ...], n: int) -> None:
-        self.seed, self.key, self.n = seed, tuple(int(k) for k in key), int(n)
+    def __init__(self, seed: int, key: tuple[int, ...], ids: int | np.ndarray) -> None:
+        self.seed, self.key = seed, tuple(int(k) for k in key)
+        self.ids = np.arange(ids) if np.ndim(ids) == 0 else np.asarray(ids, dtype=np.int64)
+        self.n = int(self.ids.size)
+        self._block, self._row = np.divmod(self.ids, BLOCK)
+        self._needed = np.unique(self._block)
         self._calls = 0
 
     def _blocks(self, method: str, size: int | tuple[int, ...], *args: Any) -> np.ndarray:
@@ -66,10 +74,11 @@ class PatientStream:
             raise ValueError(f"patient draws need size[0] == n = {self.n} (got {shape})")
         call = self._calls
         self._calls += 1
-        n_blocks = max(1, -(-self.n // BLOCK))
-        parts = [getattr(generator(self.seed, *self.key, call, b), method)(
-            *args, size=(BLOCK, *shape[1:])) for b in range(n_blocks)]
-        return np.concatenate(parts)[: self.n]
+        if self.n == 0:
+            return np.zeros(shape)
+        parts = np.stack([getattr(generator(self.seed, *self.key, call, int(b)), method)(
+            *args, size=(BLOCK, *shape[1:])) for b in self._needed])
+        return parts[np.searchsorted(self._needed, self._block), self._row]
 
     def random(self, size: int | tuple[int, ...]) -> np.ndarray:
         return self._blocks("random", size)
@@ -108,6 +117,6 @@ class ReplicateStreams:
         """A trial-level (or per-block / per-stratum) generator of ``stage``."""
         return generator(self.seed, self.replicate, stage, *key)
 
-    def patients(self, stage: Stage, n: int) -> PatientStream:
-        """Patient-keyed draws of ``stage`` for patients ``0 … n−1``."""
-        return PatientStream(self.seed, (self.replicate, stage), n)
+    def patients(self, stage: Stage, ids: int | np.ndarray) -> PatientStream:
+        """Patient-keyed draws of ``stage`` for the patients ``ids`` (an int n: 0 … n−1)."""
+        return PatientStream(self.seed, (self.replicate, stage), ids)

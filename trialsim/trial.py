@@ -134,6 +134,7 @@ def enrol_and_randomise(protocol: Protocol, replicate: int,
     cohort = enrol(protocol.population, lambda b: streams.generator(Stage.CANDIDATES, b),
                    source)
     n = len(cohort.patients)
+    ids = cohort.patients["screen_order"].to_numpy() - 1   # keys of the patients' draws
     strata = strata_labels(cohort.patients, protocol.randomization.stratify_by)
     arm = randomize(cohort.patients, protocol,
                     lambda label: streams.generator(Stage.RANDOMIZATION, label))
@@ -141,10 +142,10 @@ def enrol_and_randomise(protocol: Protocol, replicate: int,
     if rate is None:
         enrol_day = np.zeros(n)
     else:  # Poisson arrivals: patient k's time depends only on the gaps of patients ≤ k
-        gaps = streams.patients(Stage.ENROLMENT, n).exponential(DAYS_PER_MONTH / rate, n)
+        gaps = streams.patients(Stage.ENROLMENT, ids).exponential(DAYS_PER_MONTH / rate, n)
         enrol_day = np.cumsum(gaps)
     hazard = -np.log1p(-protocol.analysis.dropout_per_year) / 365.25
-    e = streams.patients(Stage.DROPOUT, n).exponential(1.0, n)
+    e = streams.patients(Stage.DROPOUT, ids).exponential(1.0, n)
     dropout = e / hazard if hazard > 0 else np.full(n, np.inf)
     return Enrolled(replicate, streams, cohort, arm, strata, enrol_day, dropout)
 

@@ -77,7 +77,7 @@ def parse_sizes(text: str, protocol: Protocol) -> list[int]:
 
 
 @dataclass
-class _Tally:
+class Tally:
     """Per-replicate outcomes at each size, accumulated chunk by chunk."""
 
     reject: list[np.ndarray] = field(default_factory=list)     # (R, S, C) bool per comparison
@@ -103,8 +103,10 @@ def _counts_by_size(protocol: Protocol, res: TrialResult,
     return x.reshape(len(sizes), strata, k).round(), m.reshape(len(sizes), strata, k)
 
 
-def _simulate_chunk(protocol: Protocol, sizes: Sequence[int], reps: range,
-                    params: ModelParameters, source: str, tally: _Tally) -> None:
+def simulate_chunk(protocol: Protocol, sizes: Sequence[int], reps: range,
+                   params: ModelParameters, source: str, tally: Tally) -> list[TrialResult]:
+    """Simulate replicates ``reps`` at the largest size, tally every size's outcomes into
+    ``tally`` and return the full results (for callers that want more than the tally)."""
     big = protocol.with_overrides(n=max(sizes), source=source)
     results = simulate_trials(big, reps, params, source)
     counts = [_counts_by_size(protocol, res, sizes) for res in results]
@@ -126,6 +128,7 @@ def _simulate_chunk(protocol: Protocol, sizes: Sequence[int], reps: range,
     tally.screened.append(np.array([[res.cohort.patients["screen_order"].iat[n - 1]
                                      for n in sizes] for res in results], dtype=float))
     tally.seq.append(seq)
+    return results
 
 
 def _sequential(protocol: Protocol, results: Sequence[TrialResult], sizes: Sequence[int],
@@ -249,7 +252,7 @@ def _analytic(protocol: Protocol, rates: dict[str, float], n_arm: dict[str, floa
     return float(cp["total_efficacy"])
 
 
-def _row(protocol: Protocol, n: int, tally: _Tally, s: int) -> SizeRow:
+def size_row(protocol: Protocol, n: int, tally: Tally, s: int) -> SizeRow:
     rej = tally.stack("reject")[:, s]                 # (R, C)
     rates = tally.stack("rates")[:, s].mean(axis=0)
     arm_n = tally.stack("arm_n")[:, s].mean(axis=0)
@@ -344,12 +347,12 @@ def power_curve(
         total = max(200, replicates or 0)
     if total < 2:
         raise PowerError("power needs at least 2 replicates (--replicates R).")
-    tally = _Tally()
+    tally = Tally()
     done = 0
     while True:
         while done < total:
             stop = min(done + chunk, total)
-            _simulate_chunk(protocol, sizes, range(done, stop), params, source, tally)
+            simulate_chunk(protocol, sizes, range(done, stop), params, source, tally)
             done = stop
             if progress is not None:
                 progress(done, total)
@@ -363,7 +366,7 @@ def power_curve(
             raise PowerError(f"--precision {precision} needs about {need:,} replicates "
                              f"(more than {MAX_REPLICATES:,}); ask for less precision.")
         total = int(need * 1.05) + 1
-    rows = [_row(protocol, n, tally, s) for s, n in enumerate(sizes)]
+    rows = [size_row(protocol, n, tally, s) for s, n in enumerate(sizes)]
     unit = sum(a.ratio for a in protocol.arms)
     hits_by_rep = tally.stack("reject")[:, :, 0]
     fit = _probit(np.array(sizes), hits_by_rep.sum(axis=0), done)
@@ -388,13 +391,13 @@ def power_curve(
             note = (f"the fitted size {required} is far beyond the sizes simulated "
                     f"(max {sizes[-1]}): widen --n")
         elif confirm:
-            one = _Tally()
+            one = Tally()
             for start in range(0, done, chunk):
                 stop = min(start + chunk, done)
-                _simulate_chunk(protocol, [required], range(start, stop), params, source, one)
+                simulate_chunk(protocol, [required], range(start, stop), params, source, one)
                 if progress is not None:
                     progress(done + stop, 2 * done)
-            conf = _row(protocol, required, one, 0)
+            conf = size_row(protocol, required, one, 0)
     bounds = None
     if protocol.interim is not None:
         bounds = {**bounds_for(protocol).to_dict(), "futility_z": protocol.interim.futility_z}

@@ -43,6 +43,11 @@ class Enrolled:
     def n(self) -> int:
         return int(self.arm.size)
 
+    @property
+    def ids(self) -> np.ndarray:
+        """Each patient's place in the candidate pool: the key of their random draws."""
+        return self.cohort.patients["screen_order"].to_numpy() - 1
+
 
 @dataclass(frozen=True)
 class Outcomes:

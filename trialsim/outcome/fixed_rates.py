@@ -41,7 +41,7 @@ class FixedRatesOutcome(OutcomeModel):
         endpoint_day = 7.0 * protocol.endpoint.week
         out = []
         for e in batch:
-            u = e.streams.patients(Stage.OUTCOME, e.n).random(e.n)
+            u = e.streams.patients(Stage.OUTCOME, e.ids).random(e.n)
             stayed = e.dropout_day >= endpoint_day
             out.append(Outcomes(responder=(u < table[e.arm, e.strata]) & stayed))
         return out

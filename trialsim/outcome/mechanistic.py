@@ -71,7 +71,8 @@ class MechanisticOutcome(OutcomeModel):
     def simulate(self, protocol: Protocol, batch: Sequence[Enrolled]) -> list[Outcomes]:
         params = self.params
         pps = [sample_patient_parameters(e.cohort.patients["severity"].to_numpy(), params,
-                                         protocol.model, e.streams.patients(Stage.PARAMETERS, e.n),
+                                         protocol.model,
+                                         e.streams.patients(Stage.PARAMETERS, e.ids),
                                          site_rng=e.streams.generator(Stage.SITES))
                for e in batch]
         sched = schedules(protocol)
@@ -85,11 +86,11 @@ class MechanisticOutcome(OutcomeModel):
             start += e.n
             factor = (entry_flare_factor(days, pp.entry_flare, params)
                       * flare_factor(days, traj["X"], params,
-                                     e.streams.patients(Stage.FLARES, e.n)))
+                                     e.streams.patients(Stage.FLARES, e.ids)))
             visits = record_visits(e.cohort, traj, factor, e.dropout_day,
-                                   e.streams.patients(Stage.VISITS, e.n))
+                                   e.streams.patients(Stage.VISITS, e.ids))
             resp = responders(visits, protocol.endpoint.primary, protocol.endpoint.week)
             ae = adverse_events(sched, e.arm, pp.exposure, e.dropout_day,
-                                e.streams.patients(Stage.ADVERSE, e.n))
+                                e.streams.patients(Stage.ADVERSE, e.ids))
             out.append(Outcomes(resp, MechanisticDetail(pp, traj, visits, ae)))
         return out
