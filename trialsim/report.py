@@ -180,7 +180,7 @@ def compare_renderable(comparison: Any) -> Group:
                f"virtual patients (seed {c.seed})"
                + (f", {next(iter(comparisons))}" if same else ""),
                ("rank", "design", "n", *(() if same else ("comparison",)), "power",
-                f"Δ vs {c.reference} (paired SE)", "unpaired SE", "P(win / loss)",
+                f"Δ power vs {c.reference}, pts (paired SE)", "unpaired SE", "P(win / loss)",
                 "P(selected)", "effect", "screened per enrolled", "fever", "inj. site",
                 "peak Treg"))
     t.columns[1].no_wrap = True
@@ -191,8 +191,8 @@ def compare_renderable(comparison: Any) -> Group:
     for r in c.rows:
         t.add_row(str(r.rank), r.name, str(r.n), *(() if same else (r.comparison,)),
                   f"{_pct(r.power)} ± {_pct(r.power_se)}",
-                  f"{100 * r.paired_difference:+.1f} ± {100 * r.paired_se:.1f} pts",
-                  f"{100 * r.unpaired_se:.1f} pts",
+                  f"{100 * r.paired_difference:+.1f} ± {100 * r.paired_se:.1f}",
+                  f"{100 * r.unpaired_se:.1f}",
                   f"{_pct(r.p_beats_reference)} / {_pct(r.p_reference_beats)}",
                   _pct(r.p_selected), f"{100 * r.mean_effect:+.1f} pts",
                   f"{r.screened_per_enrolled:.2f}", opt(r.fever, _pct),
