@@ -22,6 +22,8 @@ trials instead.
 
 from __future__ import annotations
 
+import math
+import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,8 +38,14 @@ from trialsim.model import DEFAULT_PARAMETERS, ModelParameters
 from trialsim.protocol import Protocol, parse_protocol
 
 S_GRID = np.round(np.linspace(-1.2, 1.2, 13), 3)   # latent trial effects tabulated
-_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(40)
-_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
+_BINS = 200                                         # equal-probability nodes of u
+DF_CANDIDATES = (2.0, 3.0, 5.0, 10.0, math.inf)     # tails of u compared by likelihood
+
+
+def u_nodes(df: float) -> np.ndarray:
+    """Equal-probability quadrature nodes of u ~ Student-t(df) (normal when df = inf)."""
+    q = (np.arange(_BINS) + 0.5) / _BINS
+    return stats.norm.ppf(q) if math.isinf(df) else stats.t.ppf(q, df)
 
 
 @dataclass(frozen=True)
@@ -142,46 +150,61 @@ def _p_at(table: np.ndarray, s: np.ndarray, grid: np.ndarray = S_GRID) -> np.nda
     return special.expit(np.interp(s, grid, lt, left=None, right=None))
 
 
-def predictive_pmf(table: np.ndarray, n: int, sd: float) -> np.ndarray:
-    """P(x) for x = 0 … n responders of a placebo arm of ``n`` patients."""
-    p = _p_at(table, sd * _NODES)                                       # (nodes,)
+def predictive_pmf(table: np.ndarray, n: int, sd: float | np.ndarray,
+                   df: float = math.inf) -> np.ndarray:
+    """P(x), x = 0 … n responders of a placebo arm of ``n`` patients, for a trial effect
+    ``s = σ·u``, u ~ t(df); ``sd`` may be an ensemble of σ (equally weighted draws)."""
+    sds = np.atleast_1d(np.asarray(sd, dtype=float))
+    p = _p_at(table, (sds[:, None] * u_nodes(df)[None, :]).ravel())
     x = np.arange(n + 1)
-    return (_WEIGHTS[:, None] * stats.binom.pmf(x[None, :], n, p[:, None])).sum(axis=0)
+    return stats.binom.pmf(x[None, :], n, p[:, None]).mean(axis=0)
 
 
-def interval_and_percentile(table: np.ndarray, trial: PlaceboTrial,
-                            sd: float) -> tuple[float, float, float]:
+def interval_and_percentile(table: np.ndarray, trial: PlaceboTrial, sd: float | np.ndarray,
+                            df: float = math.inf, n: int | None = None,
+                            responders: int | None = None) -> tuple[float, float, float]:
     """Central 95% interval of the simulated rate and the published rate's mid-percentile."""
-    pmf = predictive_pmf(table, trial.n, sd)
+    n = n or trial.n
+    x = trial.responders if responders is None else responders
+    pmf = predictive_pmf(table, n, sd, df)
     cdf = np.cumsum(pmf)
-    lo = int(np.searchsorted(cdf, 0.025)) / trial.n
-    hi = int(np.searchsorted(cdf, 0.975)) / trial.n
-    x = trial.responders
-    pct = float(cdf[x] - 0.5 * pmf[x])
-    return lo, hi, pct
+    lo = int(np.searchsorted(cdf, 0.025)) / n
+    hi = int(np.searchsorted(cdf, 0.975)) / n
+    return lo, hi, float(cdf[x] - 0.5 * pmf[x])
 
 
 def log_likelihood(tables: dict[str, np.ndarray], trials: list[PlaceboTrial],
-                   sd: float) -> float:
-    return float(sum(np.log(predictive_pmf(tables[t.id], t.n, sd)[t.responders] + 1e-300)
+                   sd: float, df: float = math.inf) -> float:
+    return float(sum(np.log(predictive_pmf(tables[t.id], t.n, sd, df)[t.responders] + 1e-300)
                      for t in trials))
 
 
-def fit_between_trial_sd(tables: dict[str, np.ndarray], trials: list[PlaceboTrial]) -> float:
+SD_GRID = np.linspace(0.0025, 0.7975, 160)
+
+
+def posterior(tables: dict[str, np.ndarray], trials: list[PlaceboTrial],
+              df: float) -> tuple[np.ndarray, np.ndarray]:
+    """(grid, weights): posterior of σ_T on :data:`SD_GRID` under a uniform prior on
+    [0, 0.8] (stated prior), i.e. importance weights = likelihood."""
+    ll = np.array([log_likelihood(tables, trials, g, df) for g in SD_GRID])
+    w = np.exp(ll - ll.max())
+    return SD_GRID, w / w.sum()
+
+
+def ensemble(grid: np.ndarray, w: np.ndarray, size: int = 200) -> np.ndarray:
+    """``size`` equal-probability draws (posterior quantiles) of σ_T."""
+    cdf = np.cumsum(w)
+    q = (np.arange(size) + 0.5) / size
+    return np.round(np.interp(q, cdf, grid), 4)
+
+
+def fit_between_trial_sd(tables: dict[str, np.ndarray], trials: list[PlaceboTrial],
+                         df: float = math.inf) -> float:
     """Maximum-likelihood σ_T over ``trials`` (bounded to [0, 1])."""
-    res = optimize.minimize_scalar(lambda sd: -log_likelihood(tables, trials, sd),
+    res = optimize.minimize_scalar(lambda sd: -log_likelihood(tables, trials, sd, df),
                                    bounds=(0.0, 1.0), method="bounded",
-                                   options={"xatol": 1e-4})
+                                   options={"xatol": 1e-3})
     return float(res.x)
-
-
-def profile_interval(tables: dict[str, np.ndarray], trials: list[PlaceboTrial],
-                     sd_hat: float) -> tuple[float, float]:
-    """95% profile-likelihood interval of σ_T (log-likelihood within 1.92 of the maximum)."""
-    top = log_likelihood(tables, trials, sd_hat)
-    grid = np.linspace(0.0, 1.0, 401)
-    ok = grid[[log_likelihood(tables, trials, g) >= top - 1.92 for g in grid]]
-    return float(ok.min()), float(ok.max())
 
 
 def residual_regression(tables: dict[str, np.ndarray], trials: list[PlaceboTrial],
@@ -210,15 +233,57 @@ def residual_regression(tables: dict[str, np.ndarray], trials: list[PlaceboTrial
             for k, b, c in zip(names, beta, np.diag(cov), strict=True)}
 
 
-def leave_one_out(tables: dict[str, np.ndarray],
-                  trials: list[PlaceboTrial]) -> list[dict[str, Any]]:
-    """Refit σ_T without each ``fit`` arm; its published rate against the refit interval."""
+def leave_one_out(tables: dict[str, np.ndarray], trials: list[PlaceboTrial],
+                  df: float) -> list[dict[str, Any]]:
+    """Refit the σ_T posterior without each ``fit`` arm; its published rate against the
+    refit central 95% interval."""
     fitted = [t for t in trials if t.fit]
     out = []
     for t in fitted:
-        sd = fit_between_trial_sd(tables, [u for u in fitted if u.id != t.id])
-        lo, hi, pct = interval_and_percentile(tables[t.id], t, sd)
-        out.append({"id": t.id, "sd_without": round(sd, 4), "published": t.rate,
-                    "interval95": [round(lo, 4), round(hi, 4)], "percentile": round(pct, 4),
-                    "covered": bool(lo <= t.rate <= hi)})
+        grid, w = posterior(tables, [u for u in fitted if u.id != t.id], df)
+        lo, hi, pct = interval_and_percentile(tables[t.id], t, ensemble(grid, w, 50), df)
+        out.append({"id": t.id, "published": t.rate, "interval95": [round(lo, 4), round(hi, 4)],
+                    "percentile": round(pct, 4), "covered": bool(lo <= t.rate <= hi)})
     return out
+
+
+def fit(params: ModelParameters = DEFAULT_PARAMETERS, patients: int = 1500,
+        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Tabulate every arm, choose the tails of u by likelihood, draw the σ_T ensemble,
+    and check each arm (in-sample and leave-one-out). Returns the document written to
+    ``trialsim/data/between_trial.toml``."""
+    t0 = time.time()
+    trials = load_placebo_trials()
+    tables = {}
+    for t in trials:
+        tables[t.id] = tabulate(t, params, patients)
+        if progress is not None:
+            progress(t.id)
+    fitted = [t for t in trials if t.fit]
+    by_df = {}
+    for df in DF_CANDIDATES:
+        sd = fit_between_trial_sd(tables, fitted, df)
+        by_df[df] = (sd, log_likelihood(tables, fitted, sd, df))
+    df = max(by_df, key=lambda k: by_df[k][1])
+    grid, w = posterior(tables, fitted, df)
+    draws = ensemble(grid, w)
+    checks = []
+    for t in trials:
+        lo, hi, pct = interval_and_percentile(tables[t.id], t, draws, df)
+        checks.append({"id": t.id, "fit": t.fit, "published": t.rate,
+                       "interval95": [round(lo, 4), round(hi, 4)], "percentile": round(pct, 4)})
+    return {
+        "df": df if not math.isinf(df) else "inf",
+        "sd_ml": round(by_df[df][0], 4),
+        "loglik_by_df": {("inf" if math.isinf(k) else f"{k:g}"): round(v[1], 3)
+                         for k, v in by_df.items()},
+        "sd_median": float(np.median(draws)),
+        "sd_ci95": [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))],
+        "sd_draws": [float(x) for x in draws],
+        "arms": checks,
+        "leave_one_out": leave_one_out(tables, trials, df),
+        "residual_regression": residual_regression(tables, fitted, float(np.median(draws))),
+        "patients_per_grid_point": patients,
+        "seconds": round(time.time() - t0, 1),
+        "tables": {k: [round(float(x), 4) for x in v] for k, v in tables.items()},
+    }

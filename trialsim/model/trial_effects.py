@@ -12,20 +12,26 @@ every arm, design and sample size of a replicate), moves all three together:
 * standard-of-care effect:                soc_i × e^(w_S·s)   (still capped at 0.9)
 * assessor behaviour:                     post-baseline clinical activity as scored × e^(−w_A·s)
 
-``s > 0`` is a trial with a larger placebo response. ``σ_T`` (``between_trial_sd``) is
-fitted by maximum likelihood to the placebo arms of published trials
-(:mod:`trialsim.placebo_trials`); the loadings ``w`` are assumed (the data cannot separate
+``s > 0`` is a trial with a larger placebo response. ``u`` is Student-t with ``df`` chosen
+by likelihood, and ``σ_T`` is not one number but an ensemble of 200 posterior draws
+(uniform prior on [0, 0.8], likelihood of the placebo arms of published trials;
+:mod:`trialsim.placebo_trials`, ``trialsim/data/between_trial.json``), so each simulated
+trial also carries the uncertainty of σ_T; the loadings ``w`` are assumed (the data cannot separate
 them: each placebo arm is one number). ``s = 0`` is the typical trial, the model calibrated
 to He 2020: conditional power fixes ``s = 0``, predictive power (assurance) draws it.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import math
 from dataclasses import dataclass, replace
+from importlib import resources
 
 import numpy as np
 
-from trialsim.model.parameters import ModelParameters
+from trialsim.model.parameters import DEFAULT_PARAMETERS, ModelParameters
 from trialsim.model.variability import PatientParameters
 
 SOC_CAP = 0.9  # as in variability.sample_patient_parameters
@@ -54,9 +60,29 @@ def trial_effect(s: float, params: ModelParameters) -> TrialEffect:
 TYPICAL = 0.0
 
 
+@functools.cache
+def load_ensemble() -> tuple[float, np.ndarray]:
+    """(df, σ_T draws) of ``trialsim/data/between_trial.json`` (``trialsim calibrate
+    --fit`` writes it); ``(inf, [])`` when absent."""
+    path = resources.files("trialsim").joinpath("data/between_trial.json")
+    if not path.is_file():
+        return math.inf, np.array([])
+    doc = json.loads(path.read_text("utf-8"))
+    df = math.inf if doc["df"] == "inf" else float(doc["df"])
+    return df, np.asarray(doc["sd_draws"], dtype=float)
+
+
 def draw_trial_effect(rng: np.random.Generator, params: ModelParameters) -> TrialEffect:
-    """``s = between_trial_sd · u`` with ``u`` the first standard normal of ``rng``."""
-    return trial_effect(params.between_trial_sd * float(rng.standard_normal()), params)
+    """``s = σ_T · u``: σ_T one draw of the shipped posterior ensemble (parameter
+    uncertainty) and u ~ Student-t(df) (between-trial variability), both from ``rng``.
+    Parameters whose ``between_trial_sd`` differs from the default use that value as a fixed
+    σ_T (sensitivity analyses)."""
+    df, draws = load_ensemble()
+    k = int(rng.integers(0, max(draws.size, 1)))
+    u = float(rng.standard_normal() if math.isinf(df) else rng.standard_t(df))
+    sd = (draws[k] if draws.size and params.between_trial_sd == DEFAULT_PARAMETERS.between_trial_sd
+          else params.between_trial_sd)
+    return trial_effect(sd * u, params)
 
 
 def apply_trial_effect(pp: PatientParameters, effect: TrialEffect) -> PatientParameters:
