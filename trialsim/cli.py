@@ -175,10 +175,26 @@ def calibrate(
     replicates: Annotated[int, typer.Option(min=2, help="simulated trials per protocol")] = 200,
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
     strict: Annotated[bool, typer.Option(help="exit 1 when any target fails")] = False,
+    fit: Annotated[bool, typer.Option(
+        "--fit", help="refit the between-trial SD ensemble to the published placebo arms and "
+        "write trialsim/data/between_trial.json (about 5 minutes on 2 cores)")] = False,
 ) -> None:
-    """Compare the default model with the published trials (He 2020, BLISS, TULIP)."""
+    """Compare the default model with the published trials (He 2020, BLISS, TULIP, and the
+    placebo arms of 12 SLE trials)."""
     from trialsim.calibration import run_calibration
 
+    if fit:
+        from importlib import resources
+
+        from trialsim.model.trial_effects import load_ensemble
+        from trialsim.placebo_trials import fit as fit_between_trial
+
+        doc = fit_between_trial(progress=lambda tid: err.print(f"tabulated {tid}"))
+        path = Path(str(resources.files("trialsim").joinpath("data/between_trial.json")))
+        path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        load_ensemble.cache_clear()
+        err.print(f"wrote {path}: df {doc['df']}, sigma_T median {doc['sd_median']:.3f} "
+                  f"(95% {doc['sd_ci95'][0]:.3f}-{doc['sd_ci95'][1]:.3f}), {doc['seconds']} s")
     try:
         with _progress(2 * replicates, "calibrating", sys.stderr.isatty()) as tick:
             checks = run_calibration(replicates, progress=tick)
