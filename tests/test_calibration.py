@@ -59,3 +59,23 @@ def test_he2020_adverse_events(checks) -> None:
     for key, c in checks.items():
         if key.startswith("he2020.safety."):
             assert c.passed, (key, c.simulated, c.interval)
+
+
+FITTED_ARMS = ["bliss52", "bliss76", "bliss_nea", "tulip_pooled", "lotus", "ustekinumab_ph2",
+               "address2", "embrace", "illuminate1", "illuminate2"]
+
+
+@pytest.mark.parametrize("arm", [*FITTED_ARMS, "he2020", "tulip_pooled_bicla"])
+def test_published_placebo_arm_inside_central_95_of_simulated_trials(checks, arm: str) -> None:
+    """Issue 12: each published placebo arm (trialsim/data/targets.toml [[placebo_trial]],
+    sources there) lies in the central 95% of simulated placebo arms of its design (n, week,
+    endpoint, inclusion threshold, ancestry) under the between-trial model."""
+    c = checks[f"placebo.{arm}"]
+    assert c.passed, (c.published, c.interval, c.percentile)
+
+
+def test_fifty_patient_placebo_arm_spread_is_bounded(checks) -> None:
+    """Issue 12: central 95% of a 50-patient placebo arm (SRI-4 week 12, SLEDAI-2K >= 6) no
+    wider than 0.40 — and wider than pure binomial noise (0.27 without trial effects)."""
+    c = checks["placebo.width.n50.week12"]
+    assert c.passed and c.simulated > 0.28, (c.interval, c.simulated)

@@ -45,6 +45,7 @@ class TargetCheck:
     interval: tuple[float, float] | None
     simulated: float | str
     passed: bool
+    percentile: float | None = None   # published value's percentile among simulated trials
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (numpy scalars become Python numbers)."""
@@ -54,6 +55,7 @@ class TargetCheck:
                 d[key] = float(d[key])
         d["interval"] = [float(x) for x in self.interval] if self.interval else None
         d["passed"] = bool(self.passed)
+        d["percentile"] = None if self.percentile is None else round(float(self.percentile), 4)
         return d
 
 
@@ -120,6 +122,13 @@ class _Collector:
         return float(np.median(np.concatenate(table[(arm, week)])))
 
 
+def _percentile(simulated: Any, value: float) -> float:
+    """Mid-percentile of ``value`` among simulated trial outcomes (ties count half)."""
+    sim = np.asarray(simulated, dtype=float)
+    return float(((sim < value - 1e-9).sum() + 0.5 * (np.abs(sim - value) <= 1e-9).sum())
+                 / sim.size)
+
+
 def _wilson(x: int, n: int) -> tuple[float, float]:
     lo, hi = wilson_interval(np.array([x]), np.array([n]))
     return float(np.asarray(lo).ravel()[0]), float(np.asarray(hi).ravel()[0])
@@ -140,7 +149,9 @@ def _he2020_checks(targets: list[dict], c: _Collector, names: list[str]) -> list
             sim = c.mean_rate("sri4", float(t["week"]), a)
             lo, hi = t["ci95"]
             out.append(TargetCheck(tid, f"SRI-4 week {t['week']} {t['arm']}", t["rate"],
-                                   (lo, hi), round(sim, 4), lo <= sim <= hi))
+                                   (lo, hi), round(sim, 4), lo <= sim <= hi,
+                                   _percentile(c.rates[("sri4", float(t["week"]), a)],
+                                               t["rate"])))
         elif t["endpoint"] == "sledai_median":
             a = _arm_index(names, t["arm"])
             for wk, val in zip(t["weeks"], t["values"], strict=True):
@@ -233,4 +244,52 @@ def run_calibration(
                                           "(TULIP-1/2 range ± 0.05)", published,
                                           (round(lo, 4), round(hi, 4)), round(sim, 4),
                                           lo <= sim <= hi))
+    checks.extend(placebo_arm_checks(replicates, params, progress=progress))
     return checks
+
+
+WIDTH_LIMIT = 0.40   # issue 12: central 95% of a 50-patient placebo arm no wider than this
+WIDTH_DESIGN = {"n": 50, "week": 12.0, "endpoint": "sri4", "min_sledai": 6}
+
+
+def placebo_arm_checks(replicates: int = 500, params: ModelParameters = DEFAULT_PARAMETERS,
+                       progress: Callable[[int], None] | None = None) -> list[TargetCheck]:
+    """Every published placebo arm against the predictive distribution of its design.
+
+    The distribution of a simulated placebo arm's rate is the exact binomial mixture over
+    the trial effect (:mod:`trialsim.placebo_trials`): the design's response probability is
+    tabulated on a grid of ``s`` with ``2 × replicates`` simulated patients per point, and
+    mixed over the shipped σ_T ensemble and u. A target passes when its published rate lies
+    in the central 95%. Arms outside the fit (He 2020, the BICLA view of TULIP, the held-out
+    low-dose IL-2 trial LUPIL-2) are reported the same way and marked in ``what``.
+    """
+    from trialsim.model.trial_effects import load_ensemble
+    from trialsim.placebo_trials import PlaceboTrial, interval_and_percentile, load_placebo_trials
+    from trialsim.placebo_trials import tabulate as tab
+
+    df, draws = load_ensemble()
+    sd = draws if draws.size else np.array([params.between_trial_sd])
+    grid = np.round(np.linspace(-0.9, 0.9, 9), 3)
+    patients = max(200, 2 * replicates)
+    out = []
+    trials = load_placebo_trials()
+    width = PlaceboTrial("width", "50-patient placebo arm", "", 0.0, WIDTH_DESIGN["n"],
+                         WIDTH_DESIGN["week"], "sri4", WIDTH_DESIGN["min_sledai"], False, 0)
+    for t in [*trials, width]:
+        table = tab(t, params, patients, grid)
+        full = np.interp(np.linspace(-1.2, 1.2, 13), grid, table)   # clamps beyond ±0.9
+        lo, hi, pct = interval_and_percentile(full, t, sd, df)
+        if progress is not None:
+            progress(0)
+        if t.id == "width":
+            out.append(TargetCheck(
+                "placebo.width.n50.week12", "central 95% width of simulated SRI-4, 50-patient "
+                "placebo arm, week 12, SLEDAI-2K ≥ 6 (limit 0.40)", WIDTH_LIMIT,
+                (round(lo, 4), round(hi, 4)), round(hi - lo, 4), hi - lo <= WIDTH_LIMIT))
+            continue
+        role = ("fitted" if t.fit else "held out" if t.id == "lupil2" else "not in the fit")
+        out.append(TargetCheck(
+            f"placebo.{t.id}", f"{t.name}: {t.endpoint.upper()} week {t.week:g}, n {t.n}, "
+            f"SLEDAI-2K ≥ {t.min_sledai} ({role}; central 95% of simulated arms)", t.rate,
+            (round(lo, 4), round(hi, 4)), round(float(pct), 4), lo <= t.rate <= hi, pct))
+    return out

@@ -85,8 +85,15 @@ def run(
     out: Annotated[Path, typer.Option(help="root folder for run outputs")] = Path("outputs"),
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
     chunk: Annotated[int, typer.Option(min=1, help="replicates per array chunk")] = 50,
+    conditional: Annotated[bool, typer.Option(
+        "--conditional", help="fix the between-trial placebo response at its typical value "
+        "(conditional power) instead of drawing it per trial (predictive power)")] = False,
 ) -> None:
-    """Simulate a trial (or many) and write a run folder in OUT."""
+    """Simulate a trial (or many) and write a run folder in OUT.
+
+    With several replicates, power is predictive (each simulated trial draws its placebo
+    response from the between-trial distribution) and the JSON also gives the conditional
+    power of the same replicates; --conditional reports conditional power only."""
     from trialsim.design import run_design
     from trialsim.outputs import write_run
     from trialsim.protocol import load_protocol
@@ -95,12 +102,14 @@ def run(
 
     try:
         p = load_protocol(protocol)
-        if seed is not None or replicates is not None or n is not None:
+        if seed is not None or replicates is not None or n is not None or conditional:
             p = p.with_overrides(seed=seed, replicates=replicates, n=n,
+                                 between_trial=False if conditional else None,
                                  source=f"{protocol} (with command-line overrides)")
         total = p.trial.replicates
         with _progress(total, "simulating trials", total > 1 and sys.stderr.isatty()) as tick:
-            result = run_design(p, chunk=chunk, progress=tick, source=str(protocol))
+            result = run_design(p, chunk=chunk, progress=tick, source=str(protocol),
+                                conditional=True)
         summary = summary_document(p, result, protocol_file=str(protocol))
         run_dir = write_run(out, p, result, summary, protocol)
     except TrialsimError as exc:
@@ -127,16 +136,23 @@ def power(
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
     chunk: Annotated[int, typer.Option(min=1, max=10_000,
                                        help="replicates per array chunk")] = 50,
+    conditional: Annotated[bool, typer.Option(
+        "--conditional", help="conditional power only (typical placebo response), "
+        "instead of predictive power plus conditional power")] = False,
 ) -> None:
-    """Power at each sample size, the size for a target power, and a power-curve plot."""
+    """Power at each sample size, the size for a target power, and a power-curve plot.
+
+    Power is predictive (assurance over the between-trial placebo response) with the
+    conditional power of the same replicates alongside; --conditional gives only the latter."""
     from trialsim.design.sizes import parse_sizes, power_curve
     from trialsim.outputs import write_power
     from trialsim.protocol import load_protocol
 
     try:
         p = load_protocol(protocol)
-        if seed is not None:
-            p = p.with_overrides(seed=seed, source=f"{protocol} (with command-line overrides)")
+        if seed is not None or conditional:
+            p = p.with_overrides(seed=seed, between_trial=False if conditional else None,
+                                 source=f"{protocol} (with command-line overrides)")
         sizes = parse_sizes(n, p)
         with _progress(1, "simulating sizes", sys.stderr.isatty()) as tick:
             curve = power_curve(p, sizes, replicates=replicates, precision=precision,
@@ -198,10 +214,26 @@ def calibrate(
     replicates: Annotated[int, typer.Option(min=2, help="simulated trials per protocol")] = 200,
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
     strict: Annotated[bool, typer.Option(help="exit 1 when any target fails")] = False,
+    fit: Annotated[bool, typer.Option(
+        "--fit", help="refit the between-trial SD ensemble to the published placebo arms and "
+        "write trialsim/data/between_trial.json (about 5 minutes on 2 cores)")] = False,
 ) -> None:
-    """Compare the default model with the published trials (He 2020, BLISS, TULIP)."""
+    """Compare the default model with the published trials (He 2020, BLISS, TULIP, and the
+    placebo arms of 12 SLE trials)."""
     from trialsim.calibration import run_calibration
 
+    if fit:
+        from importlib import resources
+
+        from trialsim.model.trial_effects import load_ensemble
+        from trialsim.placebo_trials import fit as fit_between_trial
+
+        doc = fit_between_trial(progress=lambda tid: err.print(f"tabulated {tid}"))
+        path = Path(str(resources.files("trialsim").joinpath("data/between_trial.json")))
+        path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        load_ensemble.cache_clear()
+        err.print(f"wrote {path}: df {doc['df']}, sigma_T median {doc['sd_median']:.3f} "
+                  f"(95% {doc['sd_ci95'][0]:.3f}-{doc['sd_ci95'][1]:.3f}), {doc['seconds']} s")
     try:
         with _progress(2 * replicates, "calibrating", sys.stderr.isatty()) as tick:
             checks = run_calibration(replicates, progress=tick)

@@ -73,15 +73,20 @@ class VisitRecords:
 
 
 def record_visits(cohort: Cohort, traj: Trajectory, clinical_factor: np.ndarray,
-                  dropout_day: np.ndarray, rng: np.random.Generator) -> VisitRecords:
+                  dropout_day: np.ndarray, rng: np.random.Generator,
+                  assessor: float = 1.0) -> VisitRecords:
     """Score every visit of every patient from the model trajectory.
 
     ``clinical_factor`` (n, v) multiplies every domain's activity: entry flare × new flares.
+    ``assessor`` (the trial's assessor behaviour, :mod:`trialsim.model.trial_effects`)
+    multiplies the clinical activity that descriptors and PGA are scored from after baseline;
+    serology is measured, not judged, and does not see it.
     """
     base = cohort.descriptors                                     # (n, 24)
     n, v = base.shape[0], traj.days.size
     pts = cohort.patients
-    z = traj.Y[:, :, _DOMAIN_OF] * clinical_factor[:, :, None]     # (n, v, 24)
+    judged = np.where(traj.days[None, :] > 0, assessor, 1.0) * clinical_factor
+    z = traj.Y[:, :, _DOMAIN_OF] * judged[:, :, None]              # (n, v, 24)
     u = rng.random((n, 1, base.shape[1]))
     u[:, :, _RENAL] = u[:, :, _RENAL][:, :, :1]
     w = rng.exponential(_NEW_THRESHOLD_MEAN, (n, 1, base.shape[1])) / DESCRIPTOR_PREVALENCE
@@ -96,12 +101,12 @@ def record_visits(cohort: Cohort, traj: Trajectory, clinical_factor: np.ndarray,
     active[:, 0, :] = base                                         # baseline is as screened
 
     domains0 = sledai.domain_any(base & sledai.CLINICAL)           # (n, 9)
-    zdom = traj.Y * clinical_factor[:, :, None]                    # (n, v, 9)
+    zdom = traj.Y * judged[:, :, None]                             # (n, v, 9)
     zdom[:, 0, :] = 1.0
     weights = domains0[:, None, :].astype(float)
     has = weights.sum(axis=2) > 0
     zbar = np.where(has, (zdom * weights).sum(axis=2) / np.maximum(weights.sum(axis=2), 1),
-                    traj["X"] * clinical_factor)
+                    traj["X"] * judged)
     pga0 = pts["pga0"].to_numpy()[:, None]
     noise = rng.normal(0.0, _PGA_NOISE_SD, (n, v))
     noise[:, 0] = 0.0

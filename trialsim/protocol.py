@@ -238,10 +238,16 @@ class Model(_Frozen):
 
     ``site_sd`` is the between-site SD (log scale) of the standard-of-care effect, with
     patients spread over ``sites`` centres; 0 means one homogeneous population.
+
+    ``between_trial = true`` (default) draws each simulated trial's placebo/standard-of-care
+    response from the between-trial distribution fitted to published SLE trials
+    (:mod:`trialsim.model.trial_effects`), so power over replicates is *predictive* power
+    (assurance); ``false`` fixes it at its typical value (*conditional* power).
     """
 
     sites: int = Field(default=1, ge=1, le=1000)
     site_sd: float = Field(default=0.0, ge=0.0, le=2.0)
+    between_trial: bool = True
 
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -425,10 +431,13 @@ class Protocol(_Frozen):
         return hashlib.sha256(blob).hexdigest()[:8]
 
     def with_overrides(self, *, seed: int | None = None, replicates: int | None = None,
-                       n: int | None = None, source: str = "<override>") -> Protocol:
-        """A copy with the trial seed, replicate count or sample size replaced (validated;
-        errors name ``source``)."""
+                       n: int | None = None, between_trial: bool | None = None,
+                       source: str = "<override>") -> Protocol:
+        """A copy with the trial seed, replicate count, sample size or ``[model]
+        between_trial`` replaced (validated; errors name ``source``)."""
         data = self.model_dump(mode="json")
+        if between_trial is not None:
+            data.setdefault("model", {})["between_trial"] = between_trial
         if seed is not None:
             data["trial"]["seed"] = seed
         if replicates is not None:

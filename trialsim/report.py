@@ -105,6 +105,14 @@ def render_run(console: Console, protocol: Protocol, result: DesignResult,
         parts.append(Text("Interim looks are not applied by `run` (it analyses every trial "
                           "at full size): `trialsim power` simulates the group-sequential "
                           "design.", style="yellow"))
+    if result.oc is not None:
+        line = (f"power ({result.uncertainty}): {_pct(summary['power'])} ± "
+                f"{_pct(summary['power_se'])}")
+        if result.oc_conditional is not None:
+            line += (f"; conditional (typical placebo response): "
+                     f"{_pct(summary['power_conditional'])} ± "
+                     f"{_pct(summary['power_conditional_se'])}")
+        parts.append(Text(line))
     console.print(Group(*parts))
     if summary.get("run_dir"):
         console.print(f"[dim]written to {summary['run_dir']}[/dim]")
@@ -166,6 +174,13 @@ def power_renderable(curve: Any) -> Group:
             msg += (f"; confirmed: {_pct(curve.confirm.power)} ± "
                     f"{_pct(curve.confirm.power_se)}")
         parts.append(Text.from_markup(msg))
+    if curve.rows and curve.rows[0].power_conditional is not None:
+        parts.append(Text(f"power above is {curve.uncertainty} (assurance over the "
+                          "between-trial placebo response); conditional (typical placebo "
+                          "response): " + ", ".join(
+                              f"n={r.n} {_pct(r.power_conditional)}" for r in curve.rows)
+                          + (f"; smallest n for the target: {curve.required_n_conditional}"
+                             if curve.required_n_conditional else "")))
     if curve.note:
         parts.append(Text(curve.note))
     return Group(*parts)

@@ -42,6 +42,7 @@ class Stage(IntEnum):
     ADVERSE = 8
     OUTCOME = 9         # outcome draws of the fixed-rates model
     ENROLMENT = 10      # enrolment times
+    TRIAL_EFFECTS = 11  # between-trial random effects of the placebo/SoC response (trial level)
 
 
 def generator(seed: int, *key: int) -> np.random.Generator:

@@ -20,7 +20,10 @@ def summary_document(protocol: Protocol, result: DesignResult, *,
     ``cohort`` (screening of the first replicate), ``arms`` and ``comparisons`` (the first
     replicate: the trial shown), and with more than one replicate ``power`` and ``power_se``
     (of the first active arm versus control), ``operating_characteristics`` (every arm's mean
-    rate and every comparison's power), and ``run_dir``.
+    rate and every comparison's power), and ``run_dir``. ``uncertainty`` says whether
+    ``power`` is predictive (each replicate draws its trial's placebo response: assurance)
+    or conditional (typical placebo response); with between-trial effects on, also
+    ``power_conditional`` (same replicates, typical trial effect) and its SE and OCs.
     """
     first = result.first
     pts = first.cohort.patients
@@ -47,10 +50,18 @@ def summary_document(protocol: Protocol, result: DesignResult, *,
         },
         **first.analysis.to_dict(),
     }
+    doc["uncertainty"] = result.uncertainty
+    if result.first.detail is not None and result.first.detail.trial_effect is not None:
+        doc["trial_effect_first_replicate"] = result.first.detail.trial_effect.to_dict()
     if result.oc is not None:
         primary = result.oc.comparisons[0]
         doc["power"] = primary.power
         doc["power_se"] = primary.power_se
         doc["operating_characteristics"] = result.oc.to_dict()
+    if result.oc_conditional is not None:
+        c = result.oc_conditional.comparisons[0]
+        doc["power_conditional"] = c.power
+        doc["power_conditional_se"] = c.power_se
+        doc["operating_characteristics_conditional"] = result.oc_conditional.to_dict()
     doc["run_dir"] = run_dir
     return doc

@@ -161,10 +161,17 @@ def analyse(protocol: Protocol, responder: np.ndarray, arm: np.ndarray,
 
 def simulate_trials(protocol: Protocol, replicates: Sequence[int],
                     params: ModelParameters = DEFAULT_PARAMETERS,
-                    source: str = "protocol") -> list[TrialResult]:
-    """Simulate the given replicates; the outcome model handles them as one batch."""
+                    source: str = "protocol", *, conditional: bool = False,
+                    fixed_effect: float | None = None) -> list[TrialResult]:
+    """Simulate the given replicates; the outcome model handles them as one batch.
+
+    ``conditional`` fixes the between-trial effect at its typical value (the same patients,
+    the trial's placebo response at its typical value); ``fixed_effect`` at a given ``s``.
+    """
     batch = [enrol_and_randomise(protocol, r, source) for r in replicates]
-    outcomes: list[Outcomes] = outcome_model(protocol, params).simulate(protocol, batch)
+    model = outcome_model(protocol, params, conditional=conditional,
+                          fixed_effect=fixed_effect)
+    outcomes: list[Outcomes] = model.simulate(protocol, batch)
     return [TrialResult(protocol, e.replicate, e.cohort, e.arm, e.strata, e.enrol_day,
                         e.dropout_day, o.responder,
                         analyse(protocol, o.responder, e.arm, e.strata), o.detail)

@@ -60,10 +60,22 @@ class OperatingCharacteristics:
 
 @dataclass(frozen=True)
 class DesignResult:
-    """The first replicate in full (the trial shown to the user) and the replicates' summary."""
+    """The first replicate in full (the trial shown to the user) and the replicates' summary.
+
+    ``oc`` is predictive when the protocol's between-trial effects are on (each replicate
+    draws its trial's placebo response), conditional otherwise; ``oc_conditional`` (when
+    asked for) holds the same replicates with the trial effect at its typical value.
+    """
 
     first: TrialResult
     oc: OperatingCharacteristics | None
+    oc_conditional: OperatingCharacteristics | None = None
+
+    @property
+    def uncertainty(self) -> str:
+        p = self.first.protocol
+        return ("predictive" if p.model.between_trial and p.outcome.model == "mechanistic"
+                else "conditional")
 
 
 def summarise(analyses: list[BinaryAnalysis]) -> OperatingCharacteristics:
@@ -93,25 +105,36 @@ def run_design(
     progress: Callable[[int], None] | None = None,
     source: str = "protocol",
     keep: Callable[[TrialResult], None] | None = None,
+    conditional: bool = False,
 ) -> DesignResult:
     """Simulate ``protocol.trial.replicates`` trials in chunks of ``chunk`` replicates.
 
     ``progress`` is called with the number of replicates finished after each chunk;
     ``keep`` (optional) sees every full replicate before its arrays are dropped, so long
-    runs need not hold every patient of every replicate in memory.
+    runs need not hold every patient of every replicate in memory. With ``conditional``
+    and between-trial effects on, every chunk is simulated a second time with the trial
+    effect at its typical value (same patients) for the conditional operating
+    characteristics.
     """
     total = protocol.trial.replicates
     first: TrialResult | None = None
     analyses: list[BinaryAnalysis] = []
+    cond: list[BinaryAnalysis] = []
+    both = (conditional and protocol.model.between_trial
+            and protocol.outcome.model == "mechanistic")
     for start in range(0, total, chunk):
-        batch = simulate_trials(protocol, range(start, min(start + chunk, total)), params,
-                                source)
+        reps = range(start, min(start + chunk, total))
+        batch = simulate_trials(protocol, reps, params, source)
         first = first or batch[0]
         for res in batch:
             if keep is not None:
                 keep(res)
             analyses.append(res.analysis)
+        if both and total > 1:
+            cond.extend(r.analysis for r in simulate_trials(protocol, reps, params, source,
+                                                           conditional=True))
         if progress is not None:
             progress(len(batch))
     assert first is not None
-    return DesignResult(first, summarise(analyses) if total > 1 else None)
+    return DesignResult(first, summarise(analyses) if total > 1 else None,
+                        summarise(cond) if cond else None)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -104,11 +104,13 @@ def _counts_by_size(protocol: Protocol, res: TrialResult,
 
 
 def simulate_chunk(protocol: Protocol, sizes: Sequence[int], reps: range,
-                   params: ModelParameters, source: str, tally: Tally) -> list[TrialResult]:
+                   params: ModelParameters, source: str, tally: Tally,
+                   conditional: bool = False) -> list[TrialResult]:
     """Simulate replicates ``reps`` at the largest size, tally every size's outcomes into
-    ``tally`` and return the full results (for callers that want more than the tally)."""
+    ``tally`` and return the full results (for callers that want more than the tally).
+    ``conditional``: trial-level effects at their typical values."""
     big = protocol.with_overrides(n=max(sizes), source=source)
-    results = simulate_trials(big, reps, params, source)
+    results = simulate_trials(big, reps, params, source, conditional=conditional)
     counts = [_counts_by_size(protocol, res, sizes) for res in results]
     x = np.stack([c[0] for c in counts])                  # (R, S, strata, arms)
     m = np.stack([c[1] for c in counts])
@@ -175,6 +177,10 @@ class SizeRow:
     any_power: float | None = None     # multi-arm: some comparison significant
     all_power: float | None = None     # multi-arm: every comparison significant
     sequential: dict[str, Any] | None = None
+    # the same replicates with the between-trial effect at its typical value
+    power_conditional: float | None = None
+    power_conditional_se: float | None = None
+    mean_rates_conditional: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +198,8 @@ class PowerCurve:
     confirm: SizeRow | None
     note: str = ""
     bounds: dict[str, Any] | None = None
+    uncertainty: str = "conditional"       # of ``power``: predictive or conditional
+    required_n_conditional: int | None = None
 
     def __rich__(self) -> Any:
         from trialsim.report import power_renderable
@@ -219,10 +227,12 @@ class PowerCurve:
             "comparison": f"{_primary(p)[0]} vs {_primary(p)[1]}",
             "interim": self.bounds,
             "target": self.target,
+            "uncertainty": self.uncertainty,
             "rows": [asdict(r) for r in self.rows],
             "fit": self.fit,
             "required_n": self.required_n,
             "required_n_ci95": self.required_n_ci95,
+            "required_n_conditional": self.required_n_conditional,
             "confirm": None if self.confirm is None else asdict(self.confirm),
             "note": self.note,
         }
@@ -328,8 +338,13 @@ def power_curve(
     chunk: int = DEFAULT_CHUNK,
     progress: Callable[[int, int], None] | None = None,
     source: str = "protocol",
+    conditional: bool = True,
 ) -> PowerCurve:
     """Simulated power of ``protocol`` at each total size in ``sizes`` (see module docstring).
+
+    With the protocol's between-trial effects on, ``power`` is predictive (assurance); with
+    ``conditional`` every chunk is also simulated with the trial effect at its typical value
+    (the same patients), giving ``power_conditional`` per size and its own fitted size.
 
     ``replicates`` (default the protocol's) fixes the number of simulated trials;
     ``precision`` instead keeps adding replicates until every size's Monte-Carlo SE is at
@@ -348,11 +363,17 @@ def power_curve(
     if total < 2:
         raise PowerError("power needs at least 2 replicates (--replicates R).")
     tally = Tally()
+    tally_c = Tally()
+    both = (conditional and protocol.model.between_trial
+            and protocol.outcome.model == "mechanistic")
     done = 0
     while True:
         while done < total:
             stop = min(done + chunk, total)
             simulate_chunk(protocol, sizes, range(done, stop), params, source, tally)
+            if both:
+                simulate_chunk(protocol, sizes, range(done, stop), params, source, tally_c,
+                               conditional=True)
             done = stop
             if progress is not None:
                 progress(done, total)
@@ -368,6 +389,19 @@ def power_curve(
         total = int(need * 1.05) + 1
     rows = [size_row(protocol, n, tally, s) for s, n in enumerate(sizes)]
     unit = sum(a.ratio for a in protocol.arms)
+    required_c = None
+    if both:
+        rej_c = tally_c.stack("reject")[:, :, 0]
+        names = [a.name for a in protocol.arms]
+        rates_c = tally_c.stack("rates").mean(axis=0)
+        for s_i, r in enumerate(rows):
+            pc = float(rej_c[:, s_i].mean())
+            rows[s_i] = replace(r, power_conditional=pc,
+                                power_conditional_se=mc_standard_error(pc, done),
+                                mean_rates_conditional=dict(zip(
+                                    names, (float(x) for x in rates_c[s_i]), strict=True)))
+        fit_c = _probit(np.array(sizes), rej_c.sum(axis=0), done)
+        required_c = None if fit_c is None else _size_for(fit_c, target, unit)
     hits_by_rep = tally.stack("reject")[:, :, 0]
     fit = _probit(np.array(sizes), hits_by_rep.sum(axis=0), done)
     required = ci = conf = None
@@ -401,6 +435,8 @@ def power_curve(
     bounds = None
     if protocol.interim is not None:
         bounds = {**bounds_for(protocol).to_dict(), "futility_z": protocol.interim.futility_z}
+    uncertainty = ("predictive" if protocol.model.between_trial
+                   and protocol.outcome.model == "mechanistic" else "conditional")
     return PowerCurve(protocol, done, protocol.trial.seed, target, rows,
                       None if fit is None else {"intercept": fit[0], "slope": fit[1]},
-                      required, ci, conf, note, bounds)
+                      required, ci, conf, note, bounds, uncertainty, required_c)

@@ -165,6 +165,27 @@ class ModelParameters:
     flare_decay: float = _p(
         1 / 14, "1/day", "assumed", "flare resolution under rescue therapy: ~2 weeks")
 
+    # --- between-trial variability of the placebo/standard-of-care response ----------------
+    between_trial_sd: float = _p(
+        0.1173, "-", "fitted",
+        "SD of the latent trial effect s = σ_T·u, u ~ N(0, 1) per simulated trial: posterior "
+        "median (95% interval 0.033-0.256; ML 0.108) under a uniform prior on [0, 0.8], "
+        "likelihood = binomial mixture of 10 published placebo arms "
+        "(trialsim/data/targets.toml [[placebo_trial]]); replicates draw σ_T from the "
+        "200-draw ensemble in trialsim/data/between_trial.json (`trialsim calibrate --fit`)")
+    trial_weight_entry: float = _p(
+        1.0, "-", "assumed",
+        "loading of the trial effect on the entry flare (regression to the mean: how far "
+        "above their usual level a trial's screening catches patients): entry flare × e^(w·s)")
+    trial_weight_soc: float = _p(
+        1.0, "-", "assumed",
+        "loading on the standard-of-care effect (background therapy optimised, steroid "
+        "taper rules): soc × e^(w·s)")
+    trial_weight_assessor: float = _p(
+        0.2, "-", "assumed",
+        "loading on assessor behaviour: post-baseline clinical activity is scored × "
+        "e^(−w·s) (lenient or strict scoring of the same disease)")
+
     def with_(self, **changes: float) -> ModelParameters:
         """A copy with some values replaced (sensitivity analyses, calibration)."""
         return replace(self, **changes)

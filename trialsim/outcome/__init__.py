@@ -12,9 +12,11 @@ __all__ = [
 ]
 
 
-def outcome_model(protocol: Protocol,
-                  params: ModelParameters = DEFAULT_PARAMETERS) -> OutcomeModel:
-    """The outcome model the protocol's ``[outcome]`` section asks for."""
+def outcome_model(protocol: Protocol, params: ModelParameters = DEFAULT_PARAMETERS, *,
+                  conditional: bool = False,
+                  fixed_effect: float | None = None) -> OutcomeModel:
+    """The outcome model the protocol's ``[outcome]`` section asks for. ``conditional``
+    fixes the between-trial effect at its typical value; ``fixed_effect`` at a given one."""
     if protocol.outcome.model == "fixed-rates":
         return FixedRatesOutcome()
-    return MechanisticOutcome(params)
+    return MechanisticOutcome(params, conditional=conditional, fixed_effect=fixed_effect)

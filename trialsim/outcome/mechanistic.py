@@ -26,6 +26,12 @@ from trialsim.model import (
     simulate,
 )
 from trialsim.model.flares import entry_flare_factor, flare_factor
+from trialsim.model.trial_effects import (
+    TrialEffect,
+    apply_trial_effect,
+    draw_trial_effect,
+    trial_effect,
+)
 from trialsim.outcome.base import Enrolled, OutcomeModel, Outcomes
 from trialsim.protocol import Protocol
 from trialsim.regimen import DoseSchedule, dose_schedule
@@ -41,6 +47,7 @@ class MechanisticDetail:
     trajectory: Trajectory
     visits: VisitRecords
     adverse: pd.DataFrame
+    trial_effect: TrialEffect | None = None
 
 
 def schedules(protocol: Protocol) -> list[DoseSchedule]:
@@ -61,36 +68,55 @@ def _slice_trajectory(traj: Trajectory, sl: slice) -> Trajectory:
 
 
 class MechanisticOutcome(OutcomeModel):
-    """``[outcome] model = "mechanistic"`` (the default), with model parameters ``params``."""
+    """``[outcome] model = "mechanistic"`` (the default), with model parameters ``params``.
+
+    Each replicate draws its between-trial effect from its TRIAL_EFFECTS stream when the
+    protocol's ``[model] between_trial`` is on and ``conditional`` is False; otherwise the
+    effect is typical (s = 0). ``fixed_effect`` forces one value of ``s`` for every replicate
+    (used to tabulate the placebo response against ``s`` when fitting).
+    """
 
     name = "mechanistic"
 
-    def __init__(self, params: ModelParameters = DEFAULT_PARAMETERS) -> None:
+    def __init__(self, params: ModelParameters = DEFAULT_PARAMETERS, *,
+                 conditional: bool = False, fixed_effect: float | None = None) -> None:
         self.params = params
+        self.conditional = conditional
+        self.fixed_effect = fixed_effect
+
+    def effect(self, protocol: Protocol, e: Enrolled) -> TrialEffect:
+        """The between-trial effect of replicate ``e``."""
+        if self.fixed_effect is not None:
+            return trial_effect(self.fixed_effect, self.params)
+        if self.conditional or not protocol.model.between_trial:
+            return trial_effect(0.0, self.params)
+        return draw_trial_effect(e.streams.generator(Stage.TRIAL_EFFECTS), self.params)
 
     def simulate(self, protocol: Protocol, batch: Sequence[Enrolled]) -> list[Outcomes]:
         params = self.params
-        pps = [sample_patient_parameters(e.cohort.patients["severity"].to_numpy(), params,
-                                         protocol.model,
-                                         e.streams.patients(Stage.PARAMETERS, e.ids),
-                                         site_rng=e.streams.generator(Stage.SITES))
-               for e in batch]
+        effects = [self.effect(protocol, e) for e in batch]
+        pps = [apply_trial_effect(
+            sample_patient_parameters(e.cohort.patients["severity"].to_numpy(), params,
+                                      protocol.model,
+                                      e.streams.patients(Stage.PARAMETERS, e.ids),
+                                      site_rng=e.streams.generator(Stage.SITES)), eff)
+               for e, eff in zip(batch, effects, strict=True)]
         sched = schedules(protocol)
         days = np.asarray(protocol.visits.days)
         traj_all = simulate(sched, np.concatenate([e.arm for e in batch]),
                             _concat_parameters(pps), params, days)
         out: list[Outcomes] = []
         start = 0
-        for e, pp in zip(batch, pps, strict=True):
+        for e, pp, eff in zip(batch, pps, effects, strict=True):
             traj = _slice_trajectory(traj_all, slice(start, start + e.n))
             start += e.n
             factor = (entry_flare_factor(days, pp.entry_flare, params)
                       * flare_factor(days, traj["X"], params,
                                      e.streams.patients(Stage.FLARES, e.ids)))
             visits = record_visits(e.cohort, traj, factor, e.dropout_day,
-                                   e.streams.patients(Stage.VISITS, e.ids))
+                                   e.streams.patients(Stage.VISITS, e.ids), eff.assessor)
             resp = responders(visits, protocol.endpoint.primary, protocol.endpoint.week)
             ae = adverse_events(sched, e.arm, pp.exposure, e.dropout_day,
                                 e.streams.patients(Stage.ADVERSE, e.ids))
-            out.append(Outcomes(resp, MechanisticDetail(pp, traj, visits, ae)))
+            out.append(Outcomes(resp, MechanisticDetail(pp, traj, visits, ae, eff)))
         return out
