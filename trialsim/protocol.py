@@ -31,8 +31,11 @@ A minimal protocol::
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import os
+import stat
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -48,6 +51,9 @@ from pydantic import (
 )
 
 from trialsim.errors import ProtocolError
+from trialsim.messages import MAX_PROBLEMS, escape, join_problems, keypath, show_path, show_value
+
+MAX_PROTOCOL_BYTES = 1_000_000   # a protocol is a few kB; anything over 1 MB is refused unread
 
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)]
 
@@ -211,6 +217,15 @@ class Analysis(_Frozen):
     missing: Literal["non-responder"] = "non-responder"
 
 
+    @field_validator("sided", mode="before")
+    @classmethod
+    def _sided_is_an_integer(cls, value: Any) -> Any:
+        # Literal[1, 2] alone would take true (== 1) and 2.0 (== 2).
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"must be the integer 1 or 2 (got {show_value(value)})")
+        return value
+
+
 class Randomization(_Frozen):
     """``[randomization]``: permuted blocks, optionally stratified."""
 
@@ -258,7 +273,7 @@ class Protocol(_Frozen):
         if self.endpoint.week not in self.visits.weeks:
             raise _CrossFieldError(
                 ("endpoint", "week"),
-                f"must be one of the visit weeks {list(self.visits.weeks)} "
+                f"must be one of the visit weeks {show_value(list(self.visits.weeks))} "
                 f"(got {self.endpoint.week:g})",
             )
         bs = self.randomization.block_size
@@ -275,6 +290,18 @@ class Protocol(_Frozen):
             raise _CrossFieldError(
                 ("population", "n"), f"must be at least the number of arms {len(self.arm)}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _doses_start_within_trial(self) -> Protocol:
+        # A regimen starting on or after the last visit day gives no dose at all.
+        for i, a in enumerate(self.arm):
+            if a.regimen is not None and a.regimen.start_day >= self.horizon_days:
+                raise _CrossFieldError(
+                    ("arm", i, "regimen", "start_day"),
+                    f"must be before the last visit, day {self.horizon_days:g} "
+                    f"(week {self.visits.weeks[-1]:g}) (got {a.regimen.start_day:g})",
+                )
         return self
 
     @property
@@ -325,16 +352,6 @@ class _CrossFieldError(ValueError):
         self.msg = msg
 
 
-def _keypath(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
-
-
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     """The keys the schema accepts at the table that contains ``loc``'s last key."""
     model: Any = Protocol
@@ -362,60 +379,160 @@ def _model_in(annotation: Any) -> Any:
     return None
 
 
+def _did_you_mean(key: Any, allowed: list[str]) -> str | None:
+    """The allowed key closest to a misspelt one (``sexratio`` → none, ``nn`` → ``n``)."""
+    text = str(key)[:100].lower()
+    close = difflib.get_close_matches(text, allowed, n=1, cutoff=0.6)
+    if not close:
+        close = [a for a in allowed if text.replace("-", "_") == a or text.rstrip("s") == a]
+    return close[0] if close else None
+
+
+_TYPE_NAMES = {
+    "model_type": "a table", "dict_type": "a table", "model_attributes_type": "a table",
+    "tuple_type": "an array", "list_type": "an array", "int_type": "an integer",
+    "float_type": "a number", "bool_type": "true or false", "string_type": "a string",
+    "finite_number": "a finite number",
+}
+
+
 def _describe(err: dict[str, Any]) -> str:
     """One readable phrase for one pydantic error, in the form ``must … (got …)``."""
-    kind, ctx, got = err["type"], err.get("ctx", {}), err.get("input")
+    kind, ctx, got = err["type"], err.get("ctx") or {}, err.get("input")
     if kind == "extra_forbidden":
         allowed = _allowed_keys(err["loc"])
-        return "is not a known key" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+        hint = _did_you_mean(err["loc"][-1], allowed)
+        inside = " ".join(
+            ([f"did you mean {hint}?"] if hint else [])
+            + ([f"allowed: {', '.join(allowed)}"] if allowed else []))
+        return "is not a known key" + (f" ({inside})" if inside else "")
     if kind == "missing":
         return "is required"
     bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
               "less_than_equal": "<="}
     if kind in bounds:
         limit = next(iter(ctx.values()))
-        return f"must be {bounds[kind]} {limit} (got {got!r})"
+        return f"must be {bounds[kind]} {limit} (got {show_value(got)})"
     if kind == "literal_error":
-        return f"must be one of {ctx.get('expected')} (got {got!r})"
+        return f"must be one of {ctx.get('expected')} (got {show_value(got)})"
     if kind == "string_pattern_mismatch":
-        return f"must be a name of letters, digits, '-', '_' or '.' (got {got!r})"
+        return f"must be a name of letters, digits, '-', '_' or '.' (got {show_value(got)})"
     if kind in ("too_short", "too_long"):
-        return err["msg"].lower().replace("value should", "must") + f" (got {got!r})"
+        which = "at least" if kind == "too_short" else "at most"
+        limit = ctx.get("min_length" if kind == "too_short" else "max_length")
+        size = len(got) if isinstance(got, list | tuple) else ctx.get("actual_length", "?")
+        return f"must have {which} {limit} items (got {size})"
+    if kind in ("string_too_short", "string_too_long"):
+        which = "at least" if kind == "string_too_short" else "at most"
+        limit = ctx.get("min_length" if kind == "string_too_short" else "max_length")
+        size = len(got) if isinstance(got, str) else "?"
+        return f"must be {which} {limit} characters long (got {size}: {show_value(got)})"
+    if kind in _TYPE_NAMES:
+        return f"must be {_TYPE_NAMES[kind]} (got {show_value(got)})"
     if kind == "value_error":
-        return "must be valid: " + str(ctx.get("error", err["msg"]))
-    return f"{err['msg'].lower().replace('input should', 'must')} (got {got!r})"
+        text = str(ctx.get("error", err["msg"]))
+        return text if text.startswith("must ") else "must be valid: " + text
+    return f"{err['msg'].lower().replace('input should', 'must')} (got {show_value(got)})"
+
+
+def _problem(err: dict[str, Any]) -> str:
+    error = (err.get("ctx") or {}).get("error")
+    if isinstance(error, _CrossFieldError):
+        return f"{keypath(error.loc)} {error.msg}"
+    return f"{keypath(err['loc'])} {_describe(err)}"
+
+
+def _only_consequence(err: dict[str, Any]) -> bool:
+    """"Too short" counted after invalid items were dropped: the items' own errors say it."""
+    got, limit = err.get("input"), (err.get("ctx") or {}).get("min_length")
+    return (err["type"] == "too_short" and isinstance(got, list | tuple)
+            and limit is not None and len(got) >= limit)
 
 
 def parse_protocol(data: dict[str, Any], source: str = "<protocol>") -> Protocol:
     """Validate a raw mapping (as read from TOML) into a :class:`Protocol`.
 
-    Raises :class:`ProtocolError` for the first problem, naming ``source`` and the key path.
+    Raises :class:`ProtocolError` naming ``source`` and every problem found (unknown keys
+    first, with the nearest allowed key), on one line separated by ``"; "``.
     """
     try:
         return Protocol.model_validate(data)
     except ValidationError as exc:
-        errs = exc.errors()
-        first = errs[0]
-        error = first.get("ctx", {}).get("error")
-        if isinstance(error, _CrossFieldError):
-            raise ProtocolError(f"{source}: {_keypath(error.loc)} {error.msg}.") from None
-        raise ProtocolError(f"{source}: {_keypath(first['loc'])} {_describe(first)}.") from None
+        errs = sorted((e for e in exc.errors() if not _only_consequence(e)),
+                      key=lambda e: e["type"] != "extra_forbidden")
+        message = join_problems([_problem(e) for e in errs[:MAX_PROBLEMS]], len(errs))
+        raise ProtocolError(f"{show_path(source)}: {message}.") from None
 
 
-def load_protocol(path: str | Path) -> Protocol:
-    """Read and validate a protocol TOML file."""
-    path = Path(path)
+def read_protocol_text(path: str | Path, limit: int = MAX_PROTOCOL_BYTES) -> str:
+    """The text of a protocol file, refusing without reading it whole anything that is not
+    a regular file (a folder, a FIFO, ``/dev/zero``), is over ``limit`` bytes, or is not
+    UTF-8. A FIFO is never opened for blocking reads, so nothing here can hang."""
+    shown = show_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProtocolError(f"{path}: no such protocol file.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"{path}: cannot be read ({exc}).") from None
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise ProtocolError(f"{shown}: no such protocol file.") from None
+    except (OSError, ValueError) as exc:
+        raise ProtocolError(f"{shown}: cannot be read ({_reason(exc)}).") from None
+    _check_regular(shown, info.st_mode, info.st_size, limit)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise ProtocolError(f"{shown}: cannot be read ({_reason(exc)}).") from None
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            info = os.fstat(fh.fileno())   # the file may have been swapped since stat()
+            _check_regular(shown, info.st_mode, info.st_size, limit)
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise ProtocolError(f"{shown}: cannot be read ({_reason(exc)}).") from None
+    if len(data) > limit:
+        raise ProtocolError(f"{shown}: is larger than {limit:,} bytes; a protocol is a "
+                            "small text file.")
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(f"{shown}: is not UTF-8 text (byte {exc.start} is "
+                            f"0x{data[exc.start]:02x}).") from None
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc)[:100] or type(exc).__name__
+
+
+def _check_regular(shown: str, mode: int, size: int, limit: int) -> None:
+    if stat.S_ISDIR(mode):
+        raise ProtocolError(f"{shown}: is a folder, not a protocol file.")
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+                "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise ProtocolError(f"{shown}: is {kind}; a protocol must be a regular TOML file.")
+    if size > limit:
+        raise ProtocolError(f"{shown}: is {size:,} bytes; a protocol must be at most "
+                            f"{limit:,} bytes.")
+
+
+def protocol_from_text(text: str, source: str = "<protocol>") -> Protocol:
+    """Parse and validate protocol TOML text; every problem is a :class:`ProtocolError`."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ProtocolError(f"{path}: is not valid TOML ({exc}).") from None
-    return parse_protocol(data, source=str(path))
+        raise ProtocolError(f"{show_path(source)}: is not valid TOML "
+                            f"({escape(str(exc), 200)}).") from None
+    except ValueError:  # an integer of more than 4300 digits
+        raise ProtocolError(f"{show_path(source)}: is not valid TOML (a number is too "
+                            "long).") from None
+    except RecursionError:
+        raise ProtocolError(f"{show_path(source)}: is not valid TOML (arrays or tables "
+                            "nest too deeply).") from None
+    return parse_protocol(data, source=source)
+
+
+def load_protocol(path: str | Path) -> Protocol:
+    """Read and validate a protocol TOML file (see :func:`read_protocol_text`)."""
+    return protocol_from_text(read_protocol_text(path), source=str(path))
 
 
 def protocol_to_toml(protocol: Protocol) -> str:
