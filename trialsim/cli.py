@@ -1,7 +1,14 @@
 """The ``trialsim`` command: a thin layer over the Python API.
 
-Any :class:`~trialsim.errors.TrialsimError` becomes one line on stderr and exit status 2;
-anything else is a bug and keeps its traceback.
+One error path: any :class:`~trialsim.errors.TrialsimError`, and any misuse of the command
+line (an unknown option, ``--n abc``), becomes one line on stderr, ``error: …``, printed
+literally (never as rich markup) with control characters escaped, and exit status 2.
+SIGINT and SIGTERM unwind cleanly (no half-written run folder) and exit 130 / 143. Anything
+else is a bug and keeps its traceback.
+
+Protocols are read, validated and checked against the resource budget
+(:mod:`trialsim.limits`) before the simulation's heavy imports, so a refusal takes well
+under a second.
 """
 
 from __future__ import annotations
@@ -16,17 +23,37 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from trialsim.errors import TrialsimError
+from trialsim.interrupts import Interrupted
+from trialsim.limits import MAX_CHUNK
+from trialsim.messages import one_line, show_path
+
+try:  # typer ≥ 0.20 vendors click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer depends on click
+    from click.exceptions import ClickException
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Virtual clinical trials of low-dose IL-2 in systemic lupus.")
 err = Console(stderr=True)
 
 
+def _say_error(message: str) -> None:
+    """Write ``error: message`` as one literal line on stderr."""
+    sys.stderr.write(f"error: {one_line(message)}\n")
+    sys.stderr.flush()
+
+
 def _fail(exc: TrialsimError) -> typer.Exit:
-    err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+    _say_error(str(exc))
     return typer.Exit(code=2)
+
+
+def _print(text: str) -> None:
+    """One literal line on stdout (paths and names may contain ``[`` and ``]``)."""
+    Console().print(Text(text), highlight=False, markup=False)
 
 
 @contextmanager
@@ -43,16 +70,18 @@ def _progress(total: int, label: str, enabled: bool):
 
 @app.command()
 def validate(protocol: Annotated[Path, typer.Argument(help="protocol TOML file")]) -> None:
-    """Check a protocol file and print a one-line description of it."""
+    """Check a protocol file (schema and resource budget) and describe it in one line."""
+    from trialsim.limits import check_resources
     from trialsim.protocol import load_protocol
 
     try:
         p = load_protocol(protocol)
+        check_resources(p, source=str(protocol))
     except TrialsimError as exc:
         raise _fail(exc) from None
     arms = ", ".join(f"{a.name} ({a.ratio})" for a in p.arms)
-    Console().print(f"{protocol}: valid — {p.trial.name}: n = {p.population.n}, arms {arms}, "
-                    f"{p.endpoint.primary} at week {p.endpoint.week:g}", highlight=False)
+    _print(f"{show_path(protocol)}: valid — {p.trial.name}: n = {p.population.n}, arms "
+           f"{arms}, {p.endpoint.primary} at week {p.endpoint.week:g}")
 
 
 @app.command()
@@ -64,23 +93,33 @@ def run(
     n: Annotated[int | None, typer.Option(help="override [population].n")] = None,
     out: Annotated[Path, typer.Option(help="root folder for run outputs")] = Path("outputs"),
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
-    chunk: Annotated[int, typer.Option(min=1, help="replicates per array chunk")] = 50,
+    chunk: Annotated[int, typer.Option(
+        min=1, max=MAX_CHUNK,
+        help="replicates per array chunk (lowered automatically to fit memory)")] = 50,
 ) -> None:
     """Simulate a trial (or many) and write a run folder in OUT."""
+    from trialsim.limits import check_resources
+    from trialsim.protocol import load_protocol
+
+    try:
+        p = load_protocol(protocol)
+        source = str(protocol)
+        if seed is not None or replicates is not None or n is not None:
+            source = f"{protocol} (with command-line overrides)"
+            p = p.with_overrides(seed=seed, replicates=replicates, n=n, source=source)
+        chunk = check_resources(p, chunk, source)
+    except TrialsimError as exc:
+        raise _fail(exc) from None
+
     from trialsim.design import run_design
     from trialsim.outputs import write_run
-    from trialsim.protocol import load_protocol
     from trialsim.report import render_run
     from trialsim.summary import summary_document
 
     try:
-        p = load_protocol(protocol)
-        if seed is not None or replicates is not None or n is not None:
-            p = p.with_overrides(seed=seed, replicates=replicates, n=n,
-                                 source=f"{protocol} (with command-line overrides)")
         total = p.trial.replicates
         with _progress(total, "simulating trials", total > 1 and sys.stderr.isatty()) as tick:
-            result = run_design(p, chunk=chunk, progress=tick, source=str(protocol))
+            result = run_design(p, chunk=chunk, progress=tick, source=source)
         summary = summary_document(p, result, protocol_file=str(protocol))
         run_dir = write_run(out, p, result, summary, protocol)
     except TrialsimError as exc:
@@ -93,8 +132,35 @@ def run(
 
 
 @app.command()
+def rerun(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder written by trialsim run")],
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Re-run a run folder's protocol with its recorded seed; compare with its summary.
+
+    Exit status 0 when every recorded result is reproduced, 1 when any differs.
+    """
+    from trialsim.limits import check_resources
+    from trialsim.rerun import load_run, rerun_run
+
+    try:
+        recorded = load_run(run_dir)
+        chunk = check_resources(recorded.protocol, source=str(run_dir / "protocol.toml"))
+        report = rerun_run(recorded, chunk=chunk)
+    except TrialsimError as exc:
+        raise _fail(exc) from None
+    if json_out:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    else:
+        _print(report.describe())
+    if not report.match:
+        raise typer.Exit(code=1)
+
+
+@app.command()
 def calibrate(
-    replicates: Annotated[int, typer.Option(min=2, help="simulated trials per protocol")] = 200,
+    replicates: Annotated[int, typer.Option(
+        min=2, max=100_000, help="simulated trials per protocol")] = 200,
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
     strict: Annotated[bool, typer.Option(help="exit 1 when any target fails")] = False,
 ) -> None:
@@ -118,13 +184,37 @@ def calibrate(
         for c in checks:
             iv = f"{c.interval[0]:g} – {c.interval[1]:g}" if c.interval else ""
             t.add_row(c.id, c.what, str(c.published), iv, str(c.simulated),
-                      "[green]pass[/green]" if c.passed else "[red]FAIL[/red]")
+                      Text("pass", style="green") if c.passed else Text("FAIL", style="red"))
         Console().print(t)
         Console().print(f"{passed} of {len(checks)} targets reproduced")
     if strict and passed < len(checks):
         raise typer.Exit(code=1)
 
 
-def main() -> None:
+def _usage_error(exc: ClickException) -> int:
+    """A command-line mistake as one line; ``trialsim`` alone still prints the help."""
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # the help has been printed
+        return exc.exit_code
+    where = f"{ctx.command_path}: " if ctx is not None else ""
+    hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+    _say_error(f"{where}{exc.format_message()}{hint}")
+    return exc.exit_code
+
+
+def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    app()
+    from trialsim.interrupts import install
+
+    install()
+    try:
+        code = app(args=argv, prog_name="trialsim", standalone_mode=False)
+    except ClickException as exc:
+        code = _usage_error(exc)
+    except Interrupted as exc:
+        _say_error(f"{exc}; no run folder was left half-written.")
+        code = exc.exit_code
+    except typer.Abort:  # end of input at a prompt
+        _say_error("aborted.")
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)

@@ -8,6 +8,7 @@ import numpy as np
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from trialsim.design import DesignResult
 from trialsim.protocol import Protocol
@@ -100,4 +101,4 @@ def render_run(console: Console, protocol: Protocol, result: DesignResult,
         comparisons_table(protocol, result), immunology_table(protocol, result),
     ))
     if summary.get("run_dir"):
-        console.print(f"[dim]written to {summary['run_dir']}[/dim]")
+        console.print(Text(f"written to {summary['run_dir']}", style="dim"))
