@@ -43,6 +43,7 @@ DEFAULT_MAX_HOURS = 24.0
 MAX_CHUNK = 10_000                  # --chunk above this is a usage error
 MAX_SCREENED = 100_000_000          # candidates one trial may screen (~4 min at 4×10⁵/s)
 DEFAULT_SCREENED_PER_ENROLLED = 200.0   # Population.max_screened_per_enrolled's default
+MAX_CYCLES = 100_000                # dosing cycles of one arm (expanded one by one)
 
 _GB = 1e9
 _BASE = 160e6
@@ -98,6 +99,7 @@ class Estimate:
     seconds: float
     chunk: int
     doses: tuple[int, ...]          # per arm
+    cycles: tuple[int, ...]         # dosing cycles per arm
     screening_ceiling: float        # candidates one trial may screen before giving up
 
 
@@ -143,6 +145,7 @@ def estimate(protocol: Protocol, chunk: int = 50, memory_budget: float | None = 
     seconds = (p.trial.replicates * p.population.n * p.horizon_days / _PATIENT_DAYS_PER_S
                + expansion)
     return Estimate(_memory(protocol, chunk, doses), seconds, chunk, tuple(doses),
+                    tuple(c for _, c in counts),
                     p.population.max_screened_per_enrolled * p.population.n)
 
 
@@ -187,6 +190,13 @@ def check_resources(protocol: Protocol, chunk: int = 50, source: str = "protocol
     est = estimate(protocol, chunk, budget)
     p, n, v = protocol, protocol.population.n, len(protocol.visits.weeks)
     problems: list[str] = []
+    for k, cycles in enumerate(est.cycles):
+        reg = p.arms[k].regimen
+        if cycles > MAX_CYCLES and reg is not None and reg.on_days is not None:
+            problems.append(
+                f"arm[{k}].regimen repeats {_count(cycles)} dosing cycles of on_days + "
+                f"off_days = {reg.on_days + reg.off_days:g} days over the trial (limit "
+                f"{MAX_CYCLES:,}); lengthen the cycle or give cycles")
     if est.memory_bytes > budget:
         patients, dosing = _memory_parts(p, est.chunk, list(est.doses))
         limit = f"limit {_gb(budget)}, TRIALSIM_MEMORY_GB"
@@ -216,7 +226,7 @@ def check_resources(protocol: Protocol, chunk: int = 50, source: str = "protocol
             f"population.max_screened_per_enrolled = {ratio:g} lets one trial screen up to "
             f"{_count(est.screening_ceiling)} candidates before giving up (limit "
             f"{_count(MAX_SCREENED)}); with population.n = {n} it can be at most "
-            f"{max(DEFAULT_SCREENED_PER_ENROLLED, MAX_SCREENED // n):g}")
+            f"{max(DEFAULT_SCREENED_PER_ENROLLED, MAX_SCREENED // n):.0f}")
     if problems:
         raise ResourceError(f"{show_path(source)}: {'; '.join(problems)}.")
     return est.chunk

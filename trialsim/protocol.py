@@ -396,12 +396,21 @@ _TYPE_NAMES = {
 }
 
 
-def _describe(err: dict[str, Any]) -> str:
-    """One readable phrase for one pydantic error, in the form ``must … (got …)``."""
+def _describe(err: dict[str, Any], listed: set[tuple[Any, ...]] | None = None) -> str:
+    """One readable phrase for one pydantic error, in the form ``must … (got …)``.
+
+    An unknown key's message lists the allowed keys of its table once per message:
+    ``listed`` collects the tables already listed.
+    """
     kind, ctx, got = err["type"], err.get("ctx") or {}, err.get("input")
     if kind == "extra_forbidden":
         allowed = _allowed_keys(err["loc"])
         hint = _did_you_mean(err["loc"][-1], allowed)
+        if listed is not None:
+            table = tuple(err["loc"][:-1])
+            if table in listed:
+                allowed = []
+            listed.add(table)
         inside = " ".join(
             ([f"did you mean {hint}?"] if hint else [])
             + ([f"allowed: {', '.join(allowed)}"] if allowed else []))
@@ -435,11 +444,11 @@ def _describe(err: dict[str, Any]) -> str:
     return f"{err['msg'].lower().replace('input should', 'must')} (got {show_value(got)})"
 
 
-def _problem(err: dict[str, Any]) -> str:
+def _problem(err: dict[str, Any], listed: set[tuple[Any, ...]]) -> str:
     error = (err.get("ctx") or {}).get("error")
     if isinstance(error, _CrossFieldError):
         return f"{keypath(error.loc)} {error.msg}"
-    return f"{keypath(err['loc'])} {_describe(err)}"
+    return f"{keypath(err['loc'])} {_describe(err, listed)}"
 
 
 def _only_consequence(err: dict[str, Any]) -> bool:
@@ -460,7 +469,8 @@ def parse_protocol(data: dict[str, Any], source: str = "<protocol>") -> Protocol
     except ValidationError as exc:
         errs = sorted((e for e in exc.errors() if not _only_consequence(e)),
                       key=lambda e: e["type"] != "extra_forbidden")
-        message = join_problems([_problem(e) for e in errs[:MAX_PROBLEMS]], len(errs))
+        listed: set[tuple[Any, ...]] = set()
+        message = join_problems([_problem(e, listed) for e in errs[:MAX_PROBLEMS]], len(errs))
         raise ProtocolError(f"{show_path(source)}: {message}.") from None
 
 
@@ -493,8 +503,9 @@ def read_protocol_text(path: str | Path, limit: int = MAX_PROTOCOL_BYTES) -> str
     try:
         return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
-        raise ProtocolError(f"{shown}: is not UTF-8 text (byte {exc.start} is "
-                            f"0x{data[exc.start]:02x}).") from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ProtocolError(f"{shown}: is not UTF-8 text (byte 0x{data[exc.start]:02x} on "
+                            f"line {line}).") from None
 
 
 def _reason(exc: BaseException) -> str:
