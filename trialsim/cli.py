@@ -52,8 +52,8 @@ def _fail(exc: TrialsimError) -> typer.Exit:
 
 
 def _print(text: str) -> None:
-    """One literal line on stdout (paths and names may contain ``[`` and ``]``)."""
-    Console().print(Text(text), highlight=False, markup=False)
+    """One literal, unwrapped line on stdout (paths may contain ``[`` and ``]``)."""
+    sys.stdout.write(text + "\n")
 
 
 @contextmanager
