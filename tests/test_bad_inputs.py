@@ -232,9 +232,10 @@ CASES: list[Case] = [
     Case("two-problems", protocol(("dose_miu = 1.0", "dose_miu = -1.0"),
                                   ("alpha = 0.05", "alpha = 0.7")),
          "arm[1].regimen.dose_miu must be > 0.0 (got -1.0); analysis.alpha must be < 0.5"),
-    Case("many-problems-counted", raw(BASE + "".join(f"\nx{i} = {i}" for i in range(30))),
-         ("randomization.x0 is not a known key (allowed: block_size, stratify_by); "
-          "randomization.x1 is not a known key; ", "; and 20 more problems")),
+    Case("many-problems-counted", protocol(("[trial]\n", "[trial]\n" + "".join(
+        f"x{i} = {i}\n" for i in range(30)))),
+         ("trial.x0 is not a known key (allowed: name, seed, replicates); "
+          "trial.x1 is not a known key; ", "; and 20 more problems")),
     # 8. offending values are cut
     Case("huge-name", protocol(('name = "ld-il2-vs-placebo"', 'name = "' + "a" * 500_000 + '"')),
          "trial.name must be at most 80 characters long (got 500000: \"aaaa"),
