@@ -34,8 +34,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import os
-import stat
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -51,6 +49,7 @@ from pydantic import (
 )
 
 from trialsim.errors import ProtocolError
+from trialsim.files import read_small_text
 from trialsim.messages import MAX_PROBLEMS, escape, join_problems, keypath, show_path, show_value
 
 MAX_PROTOCOL_BYTES = 1_000_000   # a protocol is a few kB; anything over 1 MB is refused unread
@@ -475,54 +474,11 @@ def parse_protocol(data: dict[str, Any], source: str = "<protocol>") -> Protocol
 
 
 def read_protocol_text(path: str | Path, limit: int = MAX_PROTOCOL_BYTES) -> str:
-    """The text of a protocol file, refusing without reading it whole anything that is not
-    a regular file (a folder, a FIFO, ``/dev/zero``), is over ``limit`` bytes, or is not
-    UTF-8. A FIFO is never opened for blocking reads, so nothing here can hang."""
-    shown = show_path(path)
-    try:
-        info = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        raise ProtocolError(f"{shown}: no such protocol file.") from None
-    except (OSError, ValueError) as exc:
-        raise ProtocolError(f"{shown}: cannot be read ({_reason(exc)}).") from None
-    _check_regular(shown, info.st_mode, info.st_size, limit)
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as exc:
-        raise ProtocolError(f"{shown}: cannot be read ({_reason(exc)}).") from None
-    try:
-        with os.fdopen(fd, "rb") as fh:
-            info = os.fstat(fh.fileno())   # the file may have been swapped since stat()
-            _check_regular(shown, info.st_mode, info.st_size, limit)
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise ProtocolError(f"{shown}: cannot be read ({_reason(exc)}).") from None
-    if len(data) > limit:
-        raise ProtocolError(f"{shown}: is larger than {limit:,} bytes; a protocol is a "
-                            "small text file.")
-    try:
-        return data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ProtocolError(f"{shown}: is not UTF-8 text (byte 0x{data[exc.start]:02x} on "
-                            f"line {line}).") from None
-
-
-def _reason(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or str(exc)[:100] or type(exc).__name__
-
-
-def _check_regular(shown: str, mode: int, size: int, limit: int) -> None:
-    if stat.S_ISDIR(mode):
-        raise ProtocolError(f"{shown}: is a folder, not a protocol file.")
-    if not stat.S_ISREG(mode):
-        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
-                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
-                "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
-        raise ProtocolError(f"{shown}: is {kind}; a protocol must be a regular TOML file.")
-    if size > limit:
-        raise ProtocolError(f"{shown}: is {size:,} bytes; a protocol must be at most "
-                            f"{limit:,} bytes.")
+    """The text of a protocol file: a regular UTF-8 file of at most ``limit`` bytes (a
+    folder, a FIFO or ``/dev/zero`` is refused without being read; see
+    :func:`trialsim.files.read_small_text`)."""
+    return read_small_text(path, limit=limit, error=ProtocolError, noun="protocol",
+                           kind="TOML", missing="no such protocol file")
 
 
 def protocol_from_text(text: str, source: str = "<protocol>") -> Protocol:

@@ -11,13 +11,12 @@ edited protocol copy shows up as a different ``protocol_digest`` and, usually, r
 from __future__ import annotations
 
 import json
-import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from trialsim.errors import OutputError
+from trialsim.files import read_small_text
 from trialsim.messages import show_path
 from trialsim.protocol import Protocol, load_protocol
 
@@ -35,25 +34,15 @@ class RecordedRun:
 
 
 def _read_summary(path: Path) -> dict[str, Any]:
-    shown = show_path(path)
+    text = read_small_text(path, limit=MAX_SUMMARY_BYTES, error=OutputError, noun="summary",
+                           kind="JSON",
+                           missing="missing; is this a folder written by trialsim run?")
     try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise OutputError(f"{shown}: missing; is this a folder written by trialsim run?") \
-            from None
-    except OSError as exc:
-        raise OutputError(f"{shown}: cannot be read ({exc.strerror}).") from None
-    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SUMMARY_BYTES:
-        raise OutputError(f"{shown}: is not a summary written by trialsim run (not a "
-                          f"regular file of at most {MAX_SUMMARY_BYTES:,} bytes).")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise OutputError(f"{shown}: cannot be read ({exc.strerror}).") from None
+        doc = json.loads(text)
     except (ValueError, RecursionError):
-        raise OutputError(f"{shown}: is not valid JSON.") from None
+        raise OutputError(f"{show_path(path)}: is not valid JSON.") from None
     if not isinstance(doc, dict):
-        raise OutputError(f"{shown}: is not a summary written by trialsim run.")
+        raise OutputError(f"{show_path(path)}: is not a summary written by trialsim run.")
     return doc
 
 
