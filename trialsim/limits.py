@@ -18,9 +18,15 @@ every fitted run was within the estimate, which over-states by ~20-25%)::
     + arms × 6-hour steps × 12 × 24 B             plasma IL-2 curves on the 30-minute grid
     all × 1.2
 
-Time model: 10⁶ patient·days per second (``make bench`` measures 3.4 × 10⁶ for the model
-alone; screening, scoring and writing bring the whole run nearer 10⁶), plus 10 µs per dose
-and per dosing cycle expanded in each chunk.
+Time model (seconds; within ~30% of runs of 2,000-20,000 patients, 10-2,401 visits, dosing
+every other day to every 72 minutes)::
+
+    replicates × patients × days / 1.2 × 10⁶ × (1 + 1.5 f)   the model, 6-hour steps; f is
+                                                  the share of the trial with IL-2 in plasma
+                                                  (5 days after each dose), the busiest arm
+    + replicates × patients × visits × 2 µs       scoring visits
+    + patients × visits × 12 µs                   replicate 0's tables and CSV files
+    + chunks × (doses + dosing cycles) × 10 µs    expanding the dose schedules
 
 Budgets: :data:`DEFAULT_MEMORY_GB` and :data:`DEFAULT_MAX_HOURS`, overridden by the
 environment variables ``TRIALSIM_MEMORY_GB`` and ``TRIALSIM_MAX_HOURS``. The chunk of
@@ -52,7 +58,11 @@ _FIRST_PER_VISIT, _FIRST_PER_PATIENT = 420.0, 600.0
 _PER_DOSE_ENTRY = 40.0
 _GRID_BYTES = 12 * 24.0
 _SAFETY = 1.2
-_PATIENT_DAYS_PER_S = 1e6
+_PATIENT_DAYS_PER_S = 1.2e6
+_DOSING_SLOWDOWN = 1.5
+_PK_MEMORY_DAYS = 5.0               # trialsim.model.pk._MEMORY_DAYS
+_S_PER_VISIT_SCORED = 2e-6
+_S_PER_VISIT_WRITTEN = 1.2e-5
 _S_PER_DOSE = 1e-5
 _STEP_DAYS = 0.25                   # trialsim.model.dynamics.STEP_DAYS
 _EPS_DAYS = 1e-9                    # trialsim.regimen._EPS_DAYS
@@ -142,7 +152,10 @@ def estimate(protocol: Protocol, chunk: int = 50, memory_budget: float | None = 
     p = protocol
     chunks = math.ceil(p.trial.replicates / chunk)
     expansion = chunks * sum(d + c for d, c in counts) * _S_PER_DOSE
-    seconds = (p.trial.replicates * p.population.n * p.horizon_days / _PATIENT_DAYS_PER_S
+    dosing = min(1.0, max(doses, default=0) * _PK_MEMORY_DAYS / p.horizon_days)
+    n, v, reps = p.population.n, len(p.visits.weeks), p.trial.replicates
+    seconds = (reps * n * p.horizon_days / _PATIENT_DAYS_PER_S * (1 + _DOSING_SLOWDOWN * dosing)
+               + reps * n * v * _S_PER_VISIT_SCORED + n * v * _S_PER_VISIT_WRITTEN
                + expansion)
     return Estimate(_memory(protocol, chunk, doses), seconds, chunk, tuple(doses),
                     tuple(c for _, c in counts),
@@ -209,7 +222,7 @@ def check_resources(protocol: Protocol, chunk: int = 50, source: str = "protocol
                 f"{_gb(est.memory_bytes)} of memory ({limit}); dose less often or in fewer "
                 "cycles, or enrol fewer patients")
         else:
-            fits = max(0, int(n * (budget - _BASE - dosing) / patients))
+            fits = max(0, int(n * (budget - _BASE) / (patients + dosing)))  # ~linear in n
             problems.append(
                 f"population.n = {n} with {v:,} visits (visits.weeks) needs about "
                 f"{_gb(est.memory_bytes)} of memory ({limit}); about {fits:,} patients "
