@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from trialsim.errors import ProtocolError
+from trialsim.messages import keypath
 from trialsim.protocol import (
     AgeRange,
     Analysis,
@@ -187,7 +188,8 @@ def test_specific_messages_say_what_is_allowed() -> None:
     data = _minimal()
     data["arm"][1]["regimen"]["dose_mg"] = 1
     msg = _error(data)
-    assert msg.startswith("p.toml: arm[1].regimen.dose_mg is not a known key (allowed: ")
+    assert msg.startswith("p.toml: arm[1].regimen.dose_mg is not a known key "
+                          "(did you mean dose_miu? allowed: ")
     assert "dose_miu" in msg and "every_days" in msg
     data = _minimal()
     data["endpoint"]["week"] = 3
@@ -317,6 +319,10 @@ def protocol_dicts(draw: st.DrawFn) -> dict[str, Any]:
         population["require_serology"] = draw(st.booleans())
     later = draw(st.lists(st.floats(0.001, 520), min_size=1, max_size=10, unique=True))
     weeks = [0.0, *sorted(later)]
+    for arm in arms:  # dosing must start before the last visit
+        reg = arm.get("regimen", {})
+        if reg.get("start_day", 0.0) >= 7.0 * weeks[-1]:
+            reg["start_day"] = draw(st.floats(0.0, 7.0 * weeks[-1], exclude_max=True))
     data: dict[str, Any] = {
         "trial": {"name": draw(slugs), "seed": draw(st.integers(0, 2**63 - 1)),
                   "replicates": draw(st.integers(1, 1_000_000))},
@@ -393,7 +399,7 @@ def test_unknown_key_anywhere_is_named(data: dict[str, Any], pick: st.DataObject
     target[key] = 1
     msg = _error(data, source="mutated.toml")
     assert msg.startswith("mutated.toml: ")
-    assert f"{_keypath((*table, key))} is not a known key" in msg
+    assert f"{keypath((*table, key))} is not a known key" in msg
 
 
 @settings(max_examples=60, deadline=None)

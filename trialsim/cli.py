@@ -1,7 +1,14 @@
 """The ``trialsim`` command: a thin layer over the Python API.
 
-Any :class:`~trialsim.errors.TrialsimError` becomes one line on stderr and exit status 2;
-anything else is a bug and keeps its traceback.
+One error path: any :class:`~trialsim.errors.TrialsimError`, and any misuse of the command
+line (an unknown option, ``--n abc``), becomes one line on stderr, ``error: …``, printed
+literally (never as rich markup) with control characters escaped, and exit status 2.
+SIGINT and SIGTERM unwind cleanly (no half-written run folder) and exit 130 / 143. Anything
+else is a bug and keeps its traceback.
+
+Protocols are read, validated and checked against the resource budget
+(:mod:`trialsim.limits`) before the simulation's heavy imports, so a refusal takes well
+under a second.
 """
 
 from __future__ import annotations
@@ -23,8 +30,17 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from trialsim.errors import TrialsimError
+from trialsim.interrupts import Interrupted
+from trialsim.limits import MAX_CHUNK
+from trialsim.messages import one_line, show_path
+
+try:  # typer ≥ 0.20 vendors click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer depends on click
+    from click.exceptions import ClickException
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Virtual clinical trials of low-dose IL-2 in systemic lupus.")
@@ -36,9 +52,20 @@ def _out() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=160)
 
 
+def _say_error(message: str) -> None:
+    """Write ``error: message`` as one literal line on stderr."""
+    sys.stderr.write(f"error: {one_line(message)}\n")
+    sys.stderr.flush()
+
+
 def _fail(exc: TrialsimError) -> typer.Exit:
-    err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+    _say_error(str(exc))
     return typer.Exit(code=2)
+
+
+def _print(text: str) -> None:
+    """One literal, unwrapped line on stdout (paths may contain ``[`` and ``]``)."""
+    sys.stdout.write(text + "\n")
 
 
 @contextmanager
@@ -63,16 +90,18 @@ def _progress(total: int, label: str, enabled: bool):
 
 @app.command()
 def validate(protocol: Annotated[Path, typer.Argument(help="protocol TOML file")]) -> None:
-    """Check a protocol file and print a one-line description of it."""
+    """Check a protocol file (schema and resource budget) and describe it in one line."""
+    from trialsim.limits import check_resources
     from trialsim.protocol import load_protocol
 
     try:
         p = load_protocol(protocol)
+        check_resources(p, source=str(protocol))
     except TrialsimError as exc:
         raise _fail(exc) from None
     arms = ", ".join(f"{a.name} ({a.ratio})" for a in p.arms)
-    Console().print(f"{protocol}: valid — {p.trial.name}: n = {p.population.n}, arms {arms}, "
-                    f"{p.endpoint.primary} at week {p.endpoint.week:g}", highlight=False)
+    _print(f"{show_path(protocol)}: valid — {p.trial.name}: n = {p.population.n}, arms "
+           f"{arms}, {p.endpoint.primary} at week {p.endpoint.week:g}")
 
 
 @app.command()
@@ -84,7 +113,9 @@ def run(
     n: Annotated[int | None, typer.Option(help="override [population].n")] = None,
     out: Annotated[Path, typer.Option(help="root folder for run outputs")] = Path("outputs"),
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
-    chunk: Annotated[int, typer.Option(min=1, help="replicates per array chunk")] = 50,
+    chunk: Annotated[int, typer.Option(
+        min=1, max=MAX_CHUNK,
+        help="replicates per array chunk (lowered automatically to fit memory)")] = 50,
     conditional: Annotated[bool, typer.Option(
         "--conditional", help="fix the between-trial placebo response at its typical value "
         "(conditional power) instead of drawing it per trial (predictive power)")] = False,
@@ -94,22 +125,29 @@ def run(
     With several replicates, power is predictive (each simulated trial draws its placebo
     response from the between-trial distribution) and the JSON also gives the conditional
     power of the same replicates; --conditional reports conditional power only."""
+    from trialsim.limits import check_resources
+    from trialsim.protocol import load_protocol
+
+    try:
+        p = load_protocol(protocol)
+        source = str(protocol)
+        if seed is not None or replicates is not None or n is not None or conditional:
+            source = f"{protocol} (with command-line overrides)"
+            p = p.with_overrides(seed=seed, replicates=replicates, n=n,
+                                 between_trial=False if conditional else None, source=source)
+        chunk = check_resources(p, chunk, source)
+    except TrialsimError as exc:
+        raise _fail(exc) from None
+
     from trialsim.design import run_design
     from trialsim.outputs import write_run
-    from trialsim.protocol import load_protocol
     from trialsim.report import render_run
     from trialsim.summary import summary_document
 
     try:
-        p = load_protocol(protocol)
-        if seed is not None or replicates is not None or n is not None or conditional:
-            p = p.with_overrides(seed=seed, replicates=replicates, n=n,
-                                 between_trial=False if conditional else None,
-                                 source=f"{protocol} (with command-line overrides)")
         total = p.trial.replicates
         with _progress(total, "simulating trials", total > 1 and sys.stderr.isatty()) as tick:
-            result = run_design(p, chunk=chunk, progress=tick, source=str(protocol),
-                                conditional=True)
+            result = run_design(p, chunk=chunk, progress=tick, source=source, conditional=True)
         summary = summary_document(p, result, protocol_file=str(protocol))
         run_dir = write_run(out, p, result, summary, protocol)
     except TrialsimError as exc:
@@ -134,8 +172,9 @@ def power(
     seed: Annotated[int | None, typer.Option(help="override the protocol's seed")] = None,
     out: Annotated[Path, typer.Option(help="root folder for run outputs")] = Path("outputs"),
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
-    chunk: Annotated[int, typer.Option(min=1, max=10_000,
-                                       help="replicates per array chunk")] = 50,
+    chunk: Annotated[int, typer.Option(
+        min=1, max=MAX_CHUNK,
+        help="replicates per array chunk (lowered automatically to fit memory)")] = 50,
     conditional: Annotated[bool, typer.Option(
         "--conditional", help="conditional power only (typical placebo response), "
         "instead of predictive power plus conditional power")] = False,
@@ -145,6 +184,7 @@ def power(
     Power is predictive (assurance over the between-trial placebo response) with the
     conditional power of the same replicates alongside; --conditional gives only the latter."""
     from trialsim.design.sizes import parse_sizes, power_curve
+    from trialsim.limits import check_resources
     from trialsim.outputs import write_power
     from trialsim.protocol import load_protocol
 
@@ -154,6 +194,8 @@ def power(
             p = p.with_overrides(seed=seed, between_trial=False if conditional else None,
                                  source=f"{protocol} (with command-line overrides)")
         sizes = parse_sizes(n, p)
+        chunk = check_resources(p.with_overrides(n=max(sizes), source=str(protocol)), chunk,
+                                str(protocol))
         with _progress(1, "simulating sizes", sys.stderr.isatty()) as tick:
             curve = power_curve(p, sizes, replicates=replicates, precision=precision,
                                 target=target, chunk=chunk, progress=tick,
@@ -184,16 +226,19 @@ def compare(
         help="seed for every design (default: the first protocol's)")] = None,
     out: Annotated[Path, typer.Option(help="root folder for run outputs")] = Path("outputs"),
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
-    chunk: Annotated[int, typer.Option(min=1, max=10_000,
-                                       help="replicates per array chunk")] = 50,
+    chunk: Annotated[int, typer.Option(
+        min=1, max=MAX_CHUNK,
+        help="replicates per array chunk (lowered automatically to fit memory)")] = 50,
 ) -> None:
     """Compare designs on the same virtual patients: ranked power, paired differences."""
     from trialsim.design.compare import compare_designs
+    from trialsim.limits import check_resources
     from trialsim.outputs import write_compare
     from trialsim.variants import load_designs
 
     try:
         designs = load_designs(protocols, seed=seed)
+        chunk = min(check_resources(d.protocol, chunk, d.source) for d in designs)
         with _progress(1, "simulating designs", sys.stderr.isatty()) as tick:
             result = compare_designs(designs, replicates=replicates, reference=reference,
                                      delta=delta, chunk=chunk, progress=tick)
@@ -210,8 +255,35 @@ def compare(
 
 
 @app.command()
+def rerun(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder written by trialsim run")],
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Re-run a run folder's protocol with its recorded seed; compare with its summary.
+
+    Exit status 0 when every recorded result is reproduced, 1 when any differs.
+    """
+    from trialsim.limits import check_resources
+    from trialsim.rerun import load_run, rerun_run
+
+    try:
+        recorded = load_run(run_dir)
+        chunk = check_resources(recorded.protocol, source=str(run_dir / "protocol.toml"))
+        report = rerun_run(recorded, chunk=chunk)
+    except TrialsimError as exc:
+        raise _fail(exc) from None
+    if json_out:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    else:
+        _print(report.describe())
+    if not report.match:
+        raise typer.Exit(code=1)
+
+
+@app.command()
 def calibrate(
-    replicates: Annotated[int, typer.Option(min=2, help="simulated trials per protocol")] = 200,
+    replicates: Annotated[int, typer.Option(
+        min=2, max=100_000, help="simulated trials per protocol")] = 200,
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
     strict: Annotated[bool, typer.Option(help="exit 1 when any target fails")] = False,
     fit: Annotated[bool, typer.Option(
@@ -251,13 +323,37 @@ def calibrate(
         for c in checks:
             iv = f"{c.interval[0]:g} – {c.interval[1]:g}" if c.interval else ""
             t.add_row(c.id, c.what, str(c.published), iv, str(c.simulated),
-                      "[green]pass[/green]" if c.passed else "[red]FAIL[/red]")
+                      Text("pass", style="green") if c.passed else Text("FAIL", style="red"))
         Console().print(t)
         Console().print(f"{passed} of {len(checks)} targets reproduced")
     if strict and passed < len(checks):
         raise typer.Exit(code=1)
 
 
-def main() -> None:
+def _usage_error(exc: ClickException) -> int:
+    """A command-line mistake as one line; ``trialsim`` alone still prints the help."""
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # the help has been printed
+        return exc.exit_code
+    where = f"{ctx.command_path}: " if ctx is not None else ""
+    hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+    _say_error(f"{where}{exc.format_message()}{hint}")
+    return exc.exit_code
+
+
+def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    app()
+    from trialsim.interrupts import install
+
+    install()
+    try:
+        code = app(args=argv, prog_name="trialsim", standalone_mode=False)
+    except ClickException as exc:
+        code = _usage_error(exc)
+    except Interrupted as exc:
+        _say_error(f"{exc}; no run folder was left half-written.")
+        code = exc.exit_code
+    except typer.Abort:  # end of input at a prompt
+        _say_error("aborted.")
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)

@@ -26,4 +26,10 @@ class CalibrationError(TrialsimError):
 
 
 class OutputError(TrialsimError):
-    """A run folder could not be written (permissions, disk full, a file in the way)."""
+    """A run folder could not be written or read (permissions, disk full, a file in the
+    way, a run folder without its summary)."""
+
+
+class ResourceError(TrialsimError):
+    """A run would exceed the memory or time budget (see :mod:`trialsim.limits`); refused
+    before anything is simulated."""

@@ -2,16 +2,22 @@
 
 ``outputs/<trial>/<UTC time>-<protocol digest>/`` holds what a command produced (for ``run``:
 the protocol as run, the original protocol file, ``summary.json``, ``patients.csv`` and
-``visits.csv``). Everything is written into a hidden temporary folder beside it and renamed
-into place at the end, so a crash or Ctrl-C leaves no half-written run; an existing run is
-never overwritten.
+``visits.csv``). Everything is written into a hidden folder ``.partial-<name>`` beside it and
+renamed into place at the end, so a crash, Ctrl-C or SIGTERM leaves no half-written run; an
+existing run is never overwritten.
+
+Claiming a name is race-free between simultaneous runs: a run owns ``<name>`` once it has
+created ``.partial-<name>`` (``mkdir`` is atomic) and seen that ``<name>`` does not exist;
+only the owner renames into ``<name>``, so two runs of the same protocol in the same second
+end in ``<name>`` and ``<name>-2``. The final path is therefore known before anything is
+written (``summary.json`` records it).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from trialsim.errors import OutputError
+from trialsim.interrupts import deferred
+from trialsim.messages import show_path
 from trialsim.protocol import Protocol, protocol_to_toml
+
+PARTIAL_PREFIX = ".partial-"
+_MAX_SUFFIX = 10_000
 
 
 def run_folder_name(protocol: Protocol, now: datetime | None = None) -> str:
@@ -45,33 +56,60 @@ class RunFolder:
             shutil.copyfile(protocol_file, self.tmp / "protocol.original.toml")
 
 
+def _claim(parent: Path, base: str) -> tuple[Path, Path]:
+    """Create ``parent/.partial-<name>`` for the first free ``name`` of ``base``,
+    ``base-2``, …; return it and the final path it will be renamed to."""
+    for k in range(1, _MAX_SUFFIX + 1):
+        name = base if k == 1 else f"{base}-{k}"
+        final = parent / name
+        if os.path.lexists(final):
+            continue
+        tmp = parent / f"{PARTIAL_PREFIX}{name}"
+        try:
+            os.mkdir(tmp)
+        except FileExistsError:
+            continue                       # another run is writing this name
+        except OSError as exc:
+            raise OutputError(f"{show_path(parent)}: cannot write a run folder "
+                              f"({exc.strerror}).") from None
+        if os.path.lexists(final):         # another run finished it since we looked
+            os.rmdir(tmp)
+            continue
+        return tmp, final
+    raise OutputError(f"{show_path(parent)}: {_MAX_SUFFIX} run folders named {base}* "
+                      "already exist.")
+
+
 @contextmanager
 def run_folder(out_root: Path, protocol: Protocol) -> Iterator[RunFolder]:
-    """Yield a :class:`RunFolder`; on normal exit rename it into place, else remove it."""
+    """Yield a :class:`RunFolder`; on normal exit rename it into place, else remove it.
+
+    Signals (see :mod:`trialsim.interrupts`) are held while the name is claimed, while the
+    folder is renamed into place and while a temporary folder is removed.
+    """
     parent = Path(out_root) / protocol.trial.name
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"{parent}: cannot create the output folder ({exc.strerror}).") \
-            from None
-    base = run_folder_name(protocol)
-    final = parent / base
-    k = 1
-    while final.exists():
-        k += 1
-        final = parent / f"{base}-{k}"
+        raise OutputError(f"{show_path(parent)}: cannot create the output folder "
+                          f"({exc.strerror}).") from None
+    tmp: Path | None = None
+    published = False
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=parent))
-    except OSError as exc:
-        raise OutputError(f"{parent}: cannot write a run folder ({exc.strerror}).") from None
-    try:
-        yield RunFolder(tmp, final)
-        tmp.rename(final)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"{final}: writing the run failed ({exc}).") from None
+        with deferred():
+            tmp, final = _claim(parent, run_folder_name(protocol))
+        try:
+            yield RunFolder(tmp, final)
+            with deferred():
+                os.rename(tmp, final)
+                published = True
+        except OSError as exc:
+            raise OutputError(f"{show_path(final)}: writing the run failed "
+                              f"({exc.strerror or exc}).") from None
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None and not published:
+            with deferred():
+                shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

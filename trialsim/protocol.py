@@ -31,6 +31,7 @@ A minimal protocol::
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -49,6 +50,10 @@ from pydantic import (
 )
 
 from trialsim.errors import ProtocolError
+from trialsim.files import read_small_text
+from trialsim.messages import MAX_PROBLEMS, escape, join_problems, keypath, show_path, show_value
+
+MAX_PROTOCOL_BYTES = 1_000_000   # a protocol is a few kB; anything over 1 MB is refused unread
 
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)]
 
@@ -225,6 +230,15 @@ class Analysis(_Frozen):
     missing: Literal["non-responder"] = "non-responder"
 
 
+    @field_validator("sided", mode="before")
+    @classmethod
+    def _sided_is_an_integer(cls, value: Any) -> Any:
+        # Literal[1, 2] alone would take true (== 1) and 2.0 (== 2).
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"must be the integer 1 or 2 (got {show_value(value)})")
+        return value
+
+
 class Randomization(_Frozen):
     """``[randomization]``: permuted blocks, optionally stratified."""
 
@@ -358,7 +372,7 @@ class Protocol(_Frozen):
         if self.endpoint.week not in self.visits.weeks:
             raise _CrossFieldError(
                 ("endpoint", "week"),
-                f"must be one of the visit weeks {list(self.visits.weeks)} "
+                f"must be one of the visit weeks {show_value(list(self.visits.weeks))} "
                 f"(got {self.endpoint.week:g})",
             )
         bs = self.randomization.block_size
@@ -404,6 +418,18 @@ class Protocol(_Frozen):
                     ("outcome", "rates", k),
                     f"must be one rate or one per randomisation stratum ({strata}) "
                     f"(got {len(v)})")
+
+    @model_validator(mode="after")
+    def _doses_start_within_trial(self) -> Protocol:
+        # A regimen starting on or after the last visit day gives no dose at all.
+        for i, a in enumerate(self.arm):
+            if a.regimen is not None and a.regimen.start_day >= self.horizon_days:
+                raise _CrossFieldError(
+                    ("arm", i, "regimen", "start_day"),
+                    f"must be before the last visit, day {self.horizon_days:g} "
+                    f"(week {self.visits.weeks[-1]:g}) (got {a.regimen.start_day:g})",
+                )
+        return self
 
     @property
     def arms(self) -> tuple[Arm, ...]:
@@ -456,16 +482,6 @@ class _CrossFieldError(ValueError):
         self.msg = msg
 
 
-def _keypath(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
-
-
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     """The keys the schema accepts at the table that contains ``loc``'s last key."""
     model: Any = Protocol
@@ -493,66 +509,134 @@ def _model_in(annotation: Any) -> Any:
     return None
 
 
-def _describe(err: dict[str, Any]) -> str:
-    """One readable phrase for one pydantic error, in the form ``must … (got …)``."""
-    kind, ctx, got = err["type"], err.get("ctx", {}), err.get("input")
+def _did_you_mean(key: Any, allowed: list[str]) -> str | None:
+    """The allowed key closest to a misspelt one (``sexratio`` → none, ``nn`` → ``n``)."""
+    text = str(key)[:100].lower()
+    close = difflib.get_close_matches(text, allowed, n=1, cutoff=0.6)
+    if not close:
+        close = [a for a in allowed if text.replace("-", "_") == a or text.rstrip("s") == a]
+    return close[0] if close else None
+
+
+_TYPE_NAMES = {
+    "model_type": "a table", "dict_type": "a table", "model_attributes_type": "a table",
+    "tuple_type": "an array", "list_type": "an array", "int_type": "an integer",
+    "float_type": "a number", "bool_type": "true or false", "string_type": "a string",
+    "finite_number": "a finite number",
+}
+
+
+def _describe(err: dict[str, Any], listed: set[tuple[Any, ...]] | None = None) -> str:
+    """One readable phrase for one pydantic error, in the form ``must … (got …)``.
+
+    An unknown key's message lists the allowed keys of its table once per message:
+    ``listed`` collects the tables already listed.
+    """
+    kind, ctx, got = err["type"], err.get("ctx") or {}, err.get("input")
     if kind == "extra_forbidden":
         allowed = _allowed_keys(err["loc"])
-        return "is not a known key" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+        hint = _did_you_mean(err["loc"][-1], allowed)
+        if listed is not None:
+            table = tuple(err["loc"][:-1])
+            if table in listed:
+                allowed = []
+            listed.add(table)
+        inside = " ".join(
+            ([f"did you mean {hint}?"] if hint else [])
+            + ([f"allowed: {', '.join(allowed)}"] if allowed else []))
+        return "is not a known key" + (f" ({inside})" if inside else "")
     if kind == "missing":
         return "is required"
     bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
               "less_than_equal": "<="}
     if kind in bounds:
         limit = next(iter(ctx.values()))
-        return f"must be {bounds[kind]} {limit} (got {got!r})"
+        return f"must be {bounds[kind]} {limit} (got {show_value(got)})"
     if kind == "literal_error":
-        return f"must be one of {ctx.get('expected')} (got {got!r})"
+        return f"must be one of {ctx.get('expected')} (got {show_value(got)})"
     if kind == "string_pattern_mismatch":
-        return f"must be a name of letters, digits, '-', '_' or '.' (got {got!r})"
+        return f"must be a name of letters, digits, '-', '_' or '.' (got {show_value(got)})"
     if kind in ("too_short", "too_long"):
-        return err["msg"].lower().replace("value should", "must") + f" (got {got!r})"
+        which = "at least" if kind == "too_short" else "at most"
+        limit = ctx.get("min_length" if kind == "too_short" else "max_length")
+        size = len(got) if isinstance(got, list | tuple) else ctx.get("actual_length", "?")
+        return f"must have {which} {limit} items (got {size})"
+    if kind in ("string_too_short", "string_too_long"):
+        which = "at least" if kind == "string_too_short" else "at most"
+        limit = ctx.get("min_length" if kind == "string_too_short" else "max_length")
+        size = len(got) if isinstance(got, str) else "?"
+        return f"must be {which} {limit} characters long (got {size}: {show_value(got)})"
+    if kind in _TYPE_NAMES:
+        return f"must be {_TYPE_NAMES[kind]} (got {show_value(got)})"
     if kind == "value_error":
-        return "must be valid: " + str(ctx.get("error", err["msg"]))
-    return f"{err['msg'].lower().replace('input should', 'must')} (got {got!r})"
+        text = str(ctx.get("error", err["msg"]))
+        return text if text.startswith("must ") else "must be valid: " + text
+    return f"{err['msg'].lower().replace('input should', 'must')} (got {show_value(got)})"
+
+
+def _problem(err: dict[str, Any], listed: set[tuple[Any, ...]]) -> str:
+    error = (err.get("ctx") or {}).get("error")
+    if isinstance(error, _CrossFieldError):
+        return f"{keypath(error.loc)} {error.msg}"
+    return f"{keypath(err['loc'])} {_describe(err, listed)}"
+
+
+def _only_consequence(err: dict[str, Any]) -> bool:
+    """"Too short" counted after invalid items were dropped: the items' own errors say it."""
+    got, limit = err.get("input"), (err.get("ctx") or {}).get("min_length")
+    return (err["type"] == "too_short" and isinstance(got, list | tuple)
+            and limit is not None and len(got) >= limit)
 
 
 def parse_protocol(data: dict[str, Any], source: str = "<protocol>") -> Protocol:
     """Validate a raw mapping (as read from TOML) into a :class:`Protocol`.
 
-    Raises :class:`ProtocolError` for the first problem, naming ``source`` and the key path.
+    Raises :class:`ProtocolError` naming ``source`` and every problem found (unknown keys
+    first, with the nearest allowed key), on one line separated by ``"; "``.
     """
     try:
         return Protocol.model_validate(data)
     except ValidationError as exc:
-        errs = exc.errors()
-        first = errs[0]
-        error = first.get("ctx", {}).get("error")
-        if isinstance(error, _CrossFieldError):
-            raise ProtocolError(f"{source}: {_keypath(error.loc)} {error.msg}.") from None
-        raise ProtocolError(f"{source}: {_keypath(first['loc'])} {_describe(first)}.") from None
+        errs = sorted((e for e in exc.errors() if not _only_consequence(e)),
+                      key=lambda e: e["type"] != "extra_forbidden")
+        listed: set[tuple[Any, ...]] = set()
+        message = join_problems([_problem(e, listed) for e in errs[:MAX_PROBLEMS]], len(errs))
+        raise ProtocolError(f"{show_path(source)}: {message}.") from None
 
 
-def load_protocol(path: str | Path) -> Protocol:
-    """Read and validate a protocol TOML file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProtocolError(f"{path}: no such protocol file.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"{path}: cannot be read ({exc}).") from None
+def read_protocol_text(path: str | Path, limit: int = MAX_PROTOCOL_BYTES) -> str:
+    """The text of a protocol file: a regular UTF-8 file of at most ``limit`` bytes (a
+    folder, a FIFO or ``/dev/zero`` is refused without being read; see
+    :func:`trialsim.files.read_small_text`)."""
+    return read_small_text(path, limit=limit, error=ProtocolError, noun="protocol",
+                           kind="TOML", missing="no such protocol file")
+
+
+def protocol_from_text(text: str, source: str = "<protocol>") -> Protocol:
+    """Parse and validate protocol TOML text; every problem is a :class:`ProtocolError`."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ProtocolError(f"{path}: is not valid TOML ({exc}).") from None
+        raise ProtocolError(f"{show_path(source)}: is not valid TOML "
+                            f"({escape(str(exc), 200)}).") from None
+    except ValueError:  # an integer of more than 4300 digits
+        raise ProtocolError(f"{show_path(source)}: is not valid TOML (a number is too "
+                            "long).") from None
+    except RecursionError:
+        raise ProtocolError(f"{show_path(source)}: is not valid TOML (arrays or tables "
+                            "nest too deeply).") from None
     designs = data.pop("design", None)
-    protocol = parse_protocol(data, source=str(path))
+    protocol = parse_protocol(data, source=source)
     if designs is not None:   # variants for `trialsim compare`: every one must be valid too
         from trialsim.variants import expand_designs
 
-        expand_designs(protocol, designs, str(path))
+        expand_designs(protocol, designs, source)
     return protocol
+
+
+def load_protocol(path: str | Path) -> Protocol:
+    """Read and validate a protocol TOML file (see :func:`read_protocol_text`)."""
+    return protocol_from_text(read_protocol_text(path), source=str(path))
 
 
 def protocol_to_toml(protocol: Protocol) -> str:

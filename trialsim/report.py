@@ -115,7 +115,7 @@ def render_run(console: Console, protocol: Protocol, result: DesignResult,
         parts.append(Text(line))
     console.print(Group(*parts))
     if summary.get("run_dir"):
-        console.print(f"[dim]written to {summary['run_dir']}[/dim]")
+        console.print(Text(f"written to {summary['run_dir']}", style="dim"))
 
 
 def power_renderable(curve: Any) -> Group:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from trialsim.errors import ProtocolError
-from trialsim.protocol import Protocol, load_protocol, parse_protocol
+from trialsim.protocol import Protocol, parse_protocol, protocol_from_text, read_protocol_text
 
 REGIMEN_KEYS = ("dose_miu", "every_days", "on_days", "off_days", "cycles", "route",
                 "start_day")
@@ -168,8 +168,9 @@ def load_designs(paths: list[Path], seed: int | None = None) -> list[Design]:
     share their virtual patients."""
     designs: list[Design] = []
     for path in paths:
-        base = load_protocol(path)      # validates the file, its variants included
-        entries = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("design")
+        text = read_protocol_text(path)     # bounded: regular files up to 1 MB
+        base = protocol_from_text(text, source=str(path))   # validates the variants too
+        entries = tomllib.loads(text).get("design")
         if entries is None:
             designs.append(Design(base.trial.name, base, str(path)))
         else:
