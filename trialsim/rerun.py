@@ -106,7 +106,10 @@ def rerun_run(recorded: RecordedRun, chunk: int = 50) -> RerunReport:
     from trialsim.summary import summary_document
 
     p = recorded.protocol
-    result = run_design(p, chunk=chunk, source=str(recorded.path / "protocol.toml"))
+    # As `trialsim run` does: predictive power with the conditional power of the same
+    # replicates alongside.
+    result = run_design(p, chunk=chunk, source=str(recorded.path / "protocol.toml"),
+                        conditional=True)
     # Through JSON, as summary.json was written: tuples become lists, floats round-trip.
     again = json.loads(json.dumps(summary_document(p, result)))
     keys = sorted((set(again) | set(recorded.summary)) - set(NOT_RESULTS))
