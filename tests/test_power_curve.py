@@ -64,11 +64,16 @@ def test_required_n_matches_analytic_sample_size(he_curve) -> None:
     n1, n0 = sample_size_two_proportions(P1, P0, power=0.8)   # 47 per arm (power.prop.test)
     assert he_curve.required_n is not None
     assert abs(he_curve.required_n / 2 - n1) <= 4, he_curve.required_n
-    lo, hi = he_curve.required_n_ci95
-    assert lo <= he_curve.required_n <= hi
+    fit = he_curve.fit
+    lo, hi = fit["n_for_target_ci95"]
+    assert lo <= fit["n_for_target"] <= hi
     c = he_curve.confirm
     assert c is not None and c.n == he_curve.required_n
-    assert abs(c.power - 0.8) <= 3 * c.power_se + 0.02  # fitted at the target, rounded up
+    # The size reported is confirmed: its run's 95% interval reaches the target, and the
+    # exact power there is at least 0.8 - 3 MC SE.
+    assert c.ci95[1] >= 0.8
+    half = he_curve.required_n // 2
+    assert exact_power_two_proportions(P1, P0, half, half) >= 0.8 - 3 * c.power_se
 
 
 def test_power_non_decreasing_within_mc_error(he_curve) -> None:

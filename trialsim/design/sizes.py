@@ -192,7 +192,7 @@ class PowerCurve:
     seed: int
     target: float
     rows: list[SizeRow]
-    fit: dict[str, float] | None           # probit: power = Φ(intercept + slope·√n)
+    fit: dict[str, float] | None   # probit Φ(intercept + slope·√n), and its n_for_target
     required_n: int | None
     required_n_ci95: list[int] | None
     confirm: SizeRow | None
@@ -326,6 +326,40 @@ def _size_for(fit: tuple[float, float], target: float, unit: int) -> int:
     return unit * max(1, math.ceil(max(root, 0.0) ** 2 / unit))
 
 
+_MAX_CONFIRM = 3
+
+
+def _confirm(protocol: Protocol, n: int, fit: tuple[float, float], target: float,
+             reps: int, params: ModelParameters, source: str, chunk: int,
+             progress: Callable[[int, int], None] | None) -> tuple[int, SizeRow, str]:
+    """Simulate the fitted size on its own. The probit curve is a smooth approximation: when
+    the confirming run's 95% interval lies wholly below the target, step n up along the
+    curve's local slope and confirm again (at most three runs), so the size reported is one
+    the simulation supports. Returns (n, its confirming row, a note)."""
+    unit = sum(a.ratio for a in protocol.arms)
+    fitted = n
+    for attempt in range(_MAX_CONFIRM):
+        one = Tally()
+        for start in range(0, reps, chunk):
+            stop = min(start + chunk, reps)
+            simulate_chunk(protocol, [n], range(start, stop), params, source, one)
+            if progress is not None:
+                progress(reps * (attempt + 1) + stop, reps * (attempt + 2))
+        row = size_row(protocol, n, one, 0)
+        if row.ci95[1] >= target:
+            break
+        gap = stats.norm.ppf(target) - stats.norm.ppf(max(row.power, 1e-6))
+        step = gap / fit[1] * 2 * math.sqrt(n)             # d√n = gap / slope
+        n = unit * math.ceil((n + max(step, unit)) / unit)
+    note = ""
+    if n != fitted:
+        note = (f"the fitted curve gave {fitted}, whose confirming run fell short of the "
+                f"target; {n} after {attempt + 1} confirming runs")
+    if row.ci95[1] < target:
+        note += f"; {n} still falls short of the target ({row.power:.3f})"
+    return n, row, note
+
+
 def power_curve(
     protocol: Protocol,
     sizes: Sequence[int],
@@ -404,13 +438,13 @@ def power_curve(
         required_c = None if fit_c is None else _size_for(fit_c, target, unit)
     hits_by_rep = tally.stack("reject")[:, :, 0]
     fit = _probit(np.array(sizes), hits_by_rep.sum(axis=0), done)
-    required = ci = conf = None
+    required = ci = conf = fitted_n = None
     note = ""
     if fit is None:
         note = ("one size: no curve to fit" if len(sizes) < 2 else
                 "power does not increase with n over these sizes: no size reaches the target")
     else:
-        required = _size_for(fit, target, unit)
+        required = fitted_n = _size_for(fit, target, unit)
         rng = np.random.default_rng(np.random.SeedSequence(protocol.trial.seed,
                                                            spawn_key=(2**31,)))
         boot = []
@@ -425,18 +459,16 @@ def power_curve(
             note = (f"the fitted size {required} is far beyond the sizes simulated "
                     f"(max {sizes[-1]}): widen --n")
         elif confirm:
-            one = Tally()
-            for start in range(0, done, chunk):
-                stop = min(start + chunk, done)
-                simulate_chunk(protocol, [required], range(start, stop), params, source, one)
-                if progress is not None:
-                    progress(done + stop, 2 * done)
-            conf = size_row(protocol, required, one, 0)
+            required, conf, note = _confirm(protocol, required, fit, target, done, params,
+                                            source, chunk, progress)
     bounds = None
     if protocol.interim is not None:
         bounds = {**bounds_for(protocol).to_dict(), "futility_z": protocol.interim.futility_z}
     uncertainty = ("predictive" if protocol.model.between_trial
                    and protocol.outcome.model == "mechanistic" else "conditional")
     return PowerCurve(protocol, done, protocol.trial.seed, target, rows,
-                      None if fit is None else {"intercept": fit[0], "slope": fit[1]},
-                      required, ci, conf, note, bounds, uncertainty, required_c)
+                      None if fit is None else {"intercept": fit[0], "slope": fit[1],
+                                                "n_for_target": fitted_n,
+                                                "n_for_target_ci95": ci},
+                      required, ci if required == fitted_n else None, conf, note, bounds,
+                      uncertainty, required_c)
