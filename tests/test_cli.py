@@ -148,7 +148,7 @@ POWER_ROW_KEYS = {"n", "n_per_arm", "power", "power_se", "ci95", "analytic_power
 def test_power_command_json_files_and_reproducibility(tmp_path: Path) -> None:
     """Acceptance of `trialsim power` (at fewer replicates than the issue's 1,000)."""
     args = ("power", "protocols/ld-il2-vs-placebo.toml", "--n", "40:240:40",
-            "--replicates", "60", "--json", "--out", str(tmp_path))
+            "--replicates", "24", "--json", "--out", str(tmp_path))
     first, second = run_cli(*args), run_cli(*args)
     assert first.returncode == 0, first.stderr
     doc = json.loads(first.stdout)          # nothing but JSON on stdout
@@ -177,7 +177,7 @@ def test_power_rejects_bad_sizes(tmp_path: Path) -> None:
 
 def test_power_terminal_output_group_sequential(tmp_path: Path) -> None:
     res = run_cli("power", "protocols/group-sequential.toml", "--n", "100,200",
-                  "--replicates", "20", "--out", str(tmp_path))
+                  "--replicates", "8", "--out", str(tmp_path))
     assert res.returncode == 0, res.stderr
     assert "Efficacy bounds" in res.stdout and "E[n] enrolled" in res.stdout
 
