@@ -139,24 +139,46 @@ def run(
     except TrialsimError as exc:
         raise _fail(exc) from None
 
-    from trialsim.design import run_design
+    from trialsim.api import simulate_protocol
     from trialsim.outputs import write_run
     from trialsim.report import render_run
-    from trialsim.summary import summary_document
 
     try:
         total = p.trial.replicates
         with _progress(total, "simulating trials", total > 1 and sys.stderr.isatty()) as tick:
-            result = run_design(p, chunk=chunk, progress=tick, source=source, conditional=True)
-        summary = summary_document(p, result, protocol_file=str(protocol))
-        run_dir = write_run(out, p, result, summary, protocol)
+            res = simulate_protocol(p, chunk=chunk, progress=tick, source=source,
+                                    protocol_file=str(protocol))
+        summary = res.document
+        run_dir = write_run(out, p, res.design, summary, protocol, replicates=res.replicates)
     except TrialsimError as exc:
         raise _fail(exc) from None
     summary["run_dir"] = str(run_dir)
     if json_out:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     else:
-        render_run(_out(), p, result, summary)
+        render_run(_out(), p, res.design, summary)
+        _print(f"report: {run_dir / 'report.html'}")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder written by trialsim run")],
+) -> None:
+    """Rebuild report.html of a run folder from the folder's files."""
+    from trialsim.errors import OutputError
+    from trialsim.reports import write_run_report
+
+    try:
+        if not (run_dir / "summary.json").is_file() or not (run_dir / "patients.csv").is_file():
+            raise OutputError(f"{show_path(run_dir)}: not a run folder of trialsim run "
+                              "(summary.json and patients.csv are needed).")
+        path = write_run_report(run_dir)
+    except TrialsimError as exc:
+        raise _fail(exc) from None
+    except OSError as exc:
+        raise _fail(OutputError(f"{show_path(run_dir)}: cannot write report.html "
+                                f"({exc.strerror or exc}).")) from None
+    _print(f"wrote {path}")
 
 
 @app.command()

@@ -114,12 +114,17 @@ def run_folder(out_root: Path, protocol: Protocol) -> Iterator[RunFolder]:
 
 
 def write_run(out_root: Path, protocol: Protocol, result: Any,
-              summary: dict[str, Any], protocol_file: Path | None = None) -> Path:
+              summary: dict[str, Any], protocol_file: Path | None = None,
+              replicates: Any = None) -> Path:
     """Write a complete ``run`` folder atomically and return its path.
 
     ``result`` is a :class:`~trialsim.design.DesignResult`; ``summary['run_dir']`` is filled
-    in with the final path before it is written.
+    in with the final path before it is written. ``replicates`` (a DataFrame of the
+    per-replicate effects) is written as ``replicates.csv`` when there are several; the
+    folder ends with ``report.html`` built from its own files.
     """
+    from trialsim.reports import write_run_report
+
     with run_folder(out_root, protocol) as run:
         run.write_protocol(protocol, protocol_file)
         run.write_json("summary.json", {**summary, "run_dir": str(run.path)})
@@ -127,6 +132,9 @@ def write_run(out_root: Path, protocol: Protocol, result: Any,
         visits = result.first.visit_table()
         if visits is not None:
             visits.to_csv(run.tmp / "visits.csv", index=False)
+        if replicates is not None and protocol.trial.replicates > 1:
+            replicates.to_csv(run.tmp / "replicates.csv", index=False)
+        write_run_report(run.tmp)
     return run.path
 
 

@@ -21,7 +21,7 @@ from trialsim.messages import show_path
 from trialsim.protocol import Protocol, load_protocol
 
 MAX_SUMMARY_BYTES = 50_000_000
-NOT_RESULTS = ("run_dir", "protocol_file")
+NOT_RESULTS = ("run_dir", "protocol_file", "provenance")
 
 
 @dataclass(frozen=True)
