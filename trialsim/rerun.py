@@ -106,7 +106,8 @@ def rerun_run(recorded: RecordedRun, chunk: int = 50) -> RerunReport:
     from trialsim.summary import summary_document
 
     p = recorded.protocol
-    result = run_design(p, chunk=chunk, source=str(recorded.path / "protocol.toml"))
+    result = run_design(p, chunk=chunk, source=str(recorded.path / "protocol.toml"),
+                        conditional=True)   # as trialsim run does
     # Through JSON, as summary.json was written: tuples become lists, floats round-trip.
     again = json.loads(json.dumps(summary_document(p, result)))
     keys = sorted((set(again) | set(recorded.summary)) - set(NOT_RESULTS))
