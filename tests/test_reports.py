@@ -174,3 +174,40 @@ def test_report_renders_in_headless_chromium(run_dir: Path, tmp_path: Path) -> N
     assert json.loads(attrs["data-errors"].replace("&quot;", '"')) == []
     assert "CONSOLE" not in res.stderr, res.stderr
     print(f"first screen: {shot}")
+
+
+def test_power_and_compare_folders_have_reports(tmp_path: Path) -> None:
+    res = run_cli("power", "protocols/ld-il2-vs-placebo.toml", "--n", "40,80",
+                  "--replicates", "6", "--json", "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    text = (Path(json.loads(res.stdout)["run_dir"]) / "report.html").read_text()
+    page = _check_self_contained(text)
+    assert any(h.startswith("Power curve") for h in page.headings)
+    assert "Smallest n for" in text and sum(t == "img" for t, _ in page.tags) == 1
+    res = run_cli("compare", "protocols/dose-schedules.toml", "--replicates", "3", "--json",
+                  "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    text = (Path(doc["run_dir"]) / "report.html").read_text()
+    page = _check_self_contained(text)
+    assert any(h.startswith("Ranked designs") for h in page.headings)
+    for d in doc["designs"]:
+        assert f"<td>{d['name']}</td>" in text
+
+
+def test_calibrate_report_is_a_forest_plot_and_escapes(tmp_path: Path) -> None:
+    from trialsim.calibration import TargetCheck
+    from trialsim.outputs import write_calibrate
+
+    checks = [TargetCheck("a.rate", "a rate", 0.4, (0.3, 0.5), 0.42, True, 0.6),
+              TargetCheck(HOSTILE_ARM, "<i>x</i>", 3.0, (2.0, 4.0), 5.0, False),
+              TargetCheck("dir", "direction", "up", None, "down", False)]
+    run_dir = write_calibrate(tmp_path, checks, replicates=7)
+    assert run_dir.parent == tmp_path / "calibrate"
+    assert {"calibrate.json", "calibrate.csv", "calibrate.png", "report.html"} <= {
+        p.name for p in run_dir.iterdir()}
+    text = (run_dir / "report.html").read_text()
+    page = _check_self_contained(text)
+    assert "1 of 3 published targets" in page.headings[0]
+    assert "<b onmouseover" not in text and "<i>x</i>" not in text
+    assert len(pd.read_csv(run_dir / "calibrate.csv")) == 3

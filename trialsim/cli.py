@@ -311,6 +311,8 @@ def calibrate(
     fit: Annotated[bool, typer.Option(
         "--fit", help="refit the between-trial SD ensemble to the published placebo arms and "
         "write trialsim/data/between_trial.json (about 5 minutes on 2 cores)")] = False,
+    out: Annotated[Path, typer.Option(
+        help="root folder for run outputs (the report goes to OUT/calibrate/)")] = Path("outputs"),
 ) -> None:
     """Compare the default model with the published trials (He 2020, BLISS, TULIP, and the
     placebo arms of 12 SLE trials)."""
@@ -331,12 +333,15 @@ def calibrate(
     try:
         with _progress(2 * replicates, "calibrating", sys.stderr.isatty()) as tick:
             checks = run_calibration(replicates, progress=tick)
+        from trialsim.outputs import write_calibrate
+
+        run_dir = write_calibrate(out, checks, replicates)
     except TrialsimError as exc:
         raise _fail(exc) from None
     passed = sum(1 for c in checks if c.passed)
     if json_out:
         doc = {"replicates": replicates, "passed": passed, "total": len(checks),
-               "targets": [c.to_dict() for c in checks]}
+               "targets": [c.to_dict() for c in checks], "run_dir": str(run_dir)}
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
         t = Table(title=f"Calibration over {replicates} simulated trials per protocol")
@@ -348,6 +353,7 @@ def calibrate(
                       Text("pass", style="green") if c.passed else Text("FAIL", style="red"))
         Console().print(t)
         Console().print(f"{passed} of {len(checks)} targets reproduced")
+        _print(f"written to {run_dir}")
     if strict and passed < len(checks):
         raise typer.Exit(code=1)
 
