@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -187,3 +188,14 @@ def test_fixed_rates_run_prints_tables_without_immunology(tmp_path: Path) -> Non
                   str(tmp_path))
     assert res.returncode == 0, res.stderr
     assert "il2-1miu vs placebo" in res.stdout and "Immunology" not in res.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "power", "compare", "calibrate", "report"])
+def test_help_is_literal_and_flags_have_no_value(command: str) -> None:
+    res = run_cli(command, "--help")
+    assert res.returncode == 0, res.stderr
+    if command == "run":
+        assert "override [trial].seed" in res.stdout and "[population].n" in res.stdout
+    assert "<bool>" not in res.stdout
+    if command != "report":
+        assert re.search(r"^\s+--json\s+print one JSON document", res.stdout, re.M), res.stdout

@@ -43,8 +43,11 @@ except ImportError:  # pragma: no cover - older typer depends on click
     from click.exceptions import ClickException
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
                   help="Virtual clinical trials of low-dose IL-2 in systemic lupus.")
 err = Console(stderr=True)
+_PROTOCOL_ARG = typer.Argument(metavar="PROTOCOL", help="protocol TOML file")
+_RUN_DIR_ARG = typer.Argument(metavar="RUN_DIR", help="a run folder written by trialsim run")
 
 
 def _out() -> Console:
@@ -89,7 +92,7 @@ def _progress(total: int, label: str, enabled: bool):
 
 
 @app.command()
-def validate(protocol: Annotated[Path, typer.Argument(help="protocol TOML file")]) -> None:
+def validate(protocol: Annotated[Path, _PROTOCOL_ARG]) -> None:
     """Check a protocol file (schema and resource budget) and describe it in one line."""
     from trialsim.limits import check_resources
     from trialsim.protocol import load_protocol
@@ -106,7 +109,7 @@ def validate(protocol: Annotated[Path, typer.Argument(help="protocol TOML file")
 
 @app.command()
 def run(
-    protocol: Annotated[Path, typer.Argument(help="protocol TOML file")],
+    protocol: Annotated[Path, _PROTOCOL_ARG],
     seed: Annotated[int | None, typer.Option(help="override [trial].seed")] = None,
     replicates: Annotated[int | None, typer.Option(
         help="override [trial].replicates (simulated trials for power)")] = None,
@@ -162,7 +165,7 @@ def run(
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="a run folder written by trialsim run")],
+    run_dir: Annotated[Path, _RUN_DIR_ARG],
 ) -> None:
     """Rebuild report.html of a run folder from the folder's files."""
     from trialsim.errors import OutputError
@@ -183,7 +186,7 @@ def report(
 
 @app.command()
 def power(
-    protocol: Annotated[Path, typer.Argument(help="protocol TOML file")],
+    protocol: Annotated[Path, _PROTOCOL_ARG],
     n: Annotated[str, typer.Option(
         "--n", help="total sizes: start:stop:step (inclusive) or a list, e.g. 40:240:20")],
     target: Annotated[float, typer.Option(help="power the sample size must reach")] = 0.8,
@@ -237,6 +240,7 @@ def power(
 @app.command()
 def compare(
     protocols: Annotated[list[Path], typer.Argument(
+        metavar="PROTOCOL",
         help="protocol files; a file with [[design]] variants gives one design per variant")],
     replicates: Annotated[int | None, typer.Option(
         min=2, help="simulated trials per design (default: the first protocol's)")] = None,
@@ -278,7 +282,7 @@ def compare(
 
 @app.command()
 def rerun(
-    run_dir: Annotated[Path, typer.Argument(help="a run folder written by trialsim run")],
+    run_dir: Annotated[Path, _RUN_DIR_ARG],
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
     """Re-run a run folder's protocol with its recorded seed; compare with its summary.
