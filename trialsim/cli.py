@@ -46,8 +46,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   rich_markup_mode=None,
                   help="Virtual clinical trials of low-dose IL-2 in systemic lupus.")
 err = Console(stderr=True)
-_PROTOCOL_ARG = typer.Argument(metavar="PROTOCOL", help="protocol TOML file")
-_RUN_DIR_ARG = typer.Argument(metavar="RUN_DIR", help="a run folder written by trialsim run")
+_PROTOCOL_ARG = typer.Argument(help="protocol TOML file")
+_RUN_DIR_ARG = typer.Argument(help="a run folder written by trialsim run")
 
 
 def _out() -> Console:
@@ -240,7 +240,6 @@ def power(
 @app.command()
 def compare(
     protocols: Annotated[list[Path], typer.Argument(
-        metavar="PROTOCOL",
         help="protocol files; a file with [[design]] variants gives one design per variant")],
     replicates: Annotated[int | None, typer.Option(
         min=2, help="simulated trials per design (default: the first protocol's)")] = None,

@@ -139,6 +139,7 @@ def write_run(out_root: Path, protocol: Protocol, result: Any,
         visits = result.first.visit_table()
         if visits is not None:
             visits.to_csv(run.tmp / "visits.csv", index=False)
+        del visits                         # the report reads what it needs back
         if replicates is not None and protocol.trial.replicates > 1:
             replicates.to_csv(run.tmp / "replicates.csv", index=False)
         write_run_report(run.tmp)

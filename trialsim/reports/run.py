@@ -240,6 +240,9 @@ def _replicates(summary: dict[str, Any], reps: pd.DataFrame | None) -> str:
     return out
 
 
+VISIT_COLUMNS = ["id", "arm", "week", "observed", "sledai", "anti_dsdna", "treg", "tfh", "th17"]
+
+
 def run_report_html(run_dir: Path) -> str:
     """The report of the run folder ``run_dir`` as one self-contained HTML document."""
     from trialsim.protocol import load_protocol
@@ -248,8 +251,8 @@ def run_report_html(run_dir: Path) -> str:
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     p = load_protocol(run_dir / "protocol.toml")
     patients = pd.read_csv(run_dir / "patients.csv")
-    visits = (pd.read_csv(run_dir / "visits.csv") if (run_dir / "visits.csv").is_file()
-              else None)
+    visits = (pd.read_csv(run_dir / "visits.csv", usecols=VISIT_COLUMNS)
+              if (run_dir / "visits.csv").is_file() else None)
     reps = (pd.read_csv(run_dir / "replicates.csv")
             if (run_dir / "replicates.csv").is_file() else None)
     arms = [a["name"] for a in summary["arms"]]
