@@ -14,6 +14,7 @@ under a second.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,6 +72,11 @@ def _print(text: str) -> None:
     sys.stdout.write(text + "\n")
 
 
+def _bar(quiet: bool) -> bool:
+    """A progress bar only on a terminal (never in CI logs or pipes) and without --quiet."""
+    return not quiet and sys.stderr.isatty() and not os.environ.get("CI")
+
+
 @contextmanager
 def _progress(total: int, label: str, enabled: bool):
     """A rich progress bar on stderr (so ``--json`` stdout stays clean)."""
@@ -92,7 +98,10 @@ def _progress(total: int, label: str, enabled: bool):
 
 
 @app.command()
-def validate(protocol: Annotated[Path, _PROTOCOL_ARG]) -> None:
+def validate(
+    protocol: Annotated[Path, _PROTOCOL_ARG],
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
     """Check a protocol file (schema and resource budget) and describe it in one line."""
     from trialsim.limits import check_resources
     from trialsim.protocol import load_protocol
@@ -103,6 +112,13 @@ def validate(protocol: Annotated[Path, _PROTOCOL_ARG]) -> None:
     except TrialsimError as exc:
         raise _fail(exc) from None
     arms = ", ".join(f"{a.name} ({a.ratio})" for a in p.arms)
+    if json_out:
+        doc = {"protocol_file": str(protocol), "valid": True, "protocol": p.trial.name,
+               "protocol_digest": p.digest(), "n": p.population.n,
+               "arms": [{"name": a.name, "ratio": a.ratio} for a in p.arms],
+               "endpoint": {"primary": p.endpoint.primary, "week": p.endpoint.week}}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
     _print(f"{show_path(protocol)}: valid — {p.trial.name}: n = {p.population.n}, arms "
            f"{arms}, {p.endpoint.primary} at week {p.endpoint.week:g}")
 
@@ -116,6 +132,8 @@ def run(
     n: Annotated[int | None, typer.Option(help="override [population].n")] = None,
     out: Annotated[Path, typer.Option(help="root folder for run outputs")] = Path("outputs"),
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="no progress bar (it is shown only on a terminal anyway)")] = False,
     chunk: Annotated[int, typer.Option(
         min=1, max=MAX_CHUNK,
         help="replicates per array chunk (lowered automatically to fit memory)")] = 50,
@@ -148,7 +166,7 @@ def run(
 
     try:
         total = p.trial.replicates
-        with _progress(total, "simulating trials", total > 1 and sys.stderr.isatty()) as tick:
+        with _progress(total, "simulating trials", _bar(quiet)) as tick:
             res = simulate_protocol(p, chunk=chunk, progress=tick, source=source,
                                     protocol_file=str(protocol))
         summary = res.document
@@ -166,6 +184,7 @@ def run(
 @app.command()
 def report(
     run_dir: Annotated[Path, _RUN_DIR_ARG],
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
     """Rebuild report.html of a run folder from the folder's files."""
     from trialsim.errors import OutputError
@@ -181,7 +200,10 @@ def report(
     except OSError as exc:
         raise _fail(OutputError(f"{show_path(run_dir)}: cannot write report.html "
                                 f"({exc.strerror or exc}).")) from None
-    _print(f"wrote {path}")
+    if json_out:
+        sys.stdout.write(json.dumps({"run_dir": str(run_dir), "report": str(path)}) + "\n")
+    else:
+        _print(f"wrote {path}")
 
 
 @app.command()
@@ -197,6 +219,8 @@ def power(
     seed: Annotated[int | None, typer.Option(help="override the protocol's seed")] = None,
     out: Annotated[Path, typer.Option(help="root folder for run outputs")] = Path("outputs"),
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="no progress bar (it is shown only on a terminal anyway)")] = False,
     chunk: Annotated[int, typer.Option(
         min=1, max=MAX_CHUNK,
         help="replicates per array chunk (lowered automatically to fit memory)")] = 50,
@@ -221,7 +245,7 @@ def power(
         sizes = parse_sizes(n, p)
         chunk = check_resources(p.with_overrides(n=max(sizes), source=str(protocol)), chunk,
                                 str(protocol))
-        with _progress(1, "simulating sizes", sys.stderr.isatty()) as tick:
+        with _progress(1, "simulating sizes", _bar(quiet)) as tick:
             curve = power_curve(p, sizes, replicates=replicates, precision=precision,
                                 target=target, chunk=chunk, progress=tick,
                                 source=str(protocol))
@@ -251,6 +275,8 @@ def compare(
         help="seed for every design (default: the first protocol's)")] = None,
     out: Annotated[Path, typer.Option(help="root folder for run outputs")] = Path("outputs"),
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="no progress bar (it is shown only on a terminal anyway)")] = False,
     chunk: Annotated[int, typer.Option(
         min=1, max=MAX_CHUNK,
         help="replicates per array chunk (lowered automatically to fit memory)")] = 50,
@@ -264,7 +290,7 @@ def compare(
     try:
         designs = load_designs(protocols, seed=seed)
         chunk = min(check_resources(d.protocol, chunk, d.source) for d in designs)
-        with _progress(1, "simulating designs", sys.stderr.isatty()) as tick:
+        with _progress(1, "simulating designs", _bar(quiet)) as tick:
             result = compare_designs(designs, replicates=replicates, reference=reference,
                                      delta=delta, chunk=chunk, progress=tick)
         run_dir = write_compare(out, result, designs)
@@ -283,6 +309,8 @@ def compare(
 def rerun(
     run_dir: Annotated[Path, _RUN_DIR_ARG],
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="no progress bar (it is shown only on a terminal anyway)")] = False,
 ) -> None:
     """Re-run a run folder's protocol with its recorded seed; compare with its summary.
 
@@ -310,6 +338,8 @@ def calibrate(
     replicates: Annotated[int, typer.Option(
         min=2, max=100_000, help="simulated trials per protocol")] = 200,
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="no progress bar (it is shown only on a terminal anyway)")] = False,
     strict: Annotated[bool, typer.Option(help="exit 1 when any target fails")] = False,
     fit: Annotated[bool, typer.Option(
         "--fit", help="refit the between-trial SD ensemble to the published placebo arms and "
@@ -334,7 +364,7 @@ def calibrate(
         err.print(f"wrote {path}: df {doc['df']}, sigma_T median {doc['sd_median']:.3f} "
                   f"(95% {doc['sd_ci95'][0]:.3f}-{doc['sd_ci95'][1]:.3f}), {doc['seconds']} s")
     try:
-        with _progress(2 * replicates, "calibrating", sys.stderr.isatty()) as tick:
+        with _progress(2 * replicates, "calibrating", _bar(quiet)) as tick:
             checks = run_calibration(replicates, progress=tick)
         from trialsim.outputs import write_calibrate
 
