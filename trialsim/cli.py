@@ -384,8 +384,8 @@ def calibrate(
             iv = f"{c.interval[0]:g} – {c.interval[1]:g}" if c.interval else ""
             t.add_row(c.id, c.what, str(c.published), iv, str(c.simulated),
                       Text("pass", style="green") if c.passed else Text("FAIL", style="red"))
-        Console().print(t)
-        Console().print(f"{passed} of {len(checks)} targets reproduced")
+        _out().print(t)
+        _print(f"{passed} of {len(checks)} targets reproduced")
         _print(f"written to {run_dir}")
     if strict and passed < len(checks):
         raise typer.Exit(code=1)
