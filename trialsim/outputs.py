@@ -195,8 +195,9 @@ def write_compare(out_root: Path, comparison: Any, designs: Any) -> Path:
         pd.DataFrame(flat).to_csv(run.tmp / "compare.csv", index=False)
         compare_png(comparison, run.tmp / "compare.png")
         png = (run.tmp / "compare.png").read_bytes()
-        (run.tmp / "report.html").write_text(compare_report_html(comparison, png, run.path),
-                                             encoding="utf-8")
+        digests = ", ".join(f"{d.name} {d.protocol.digest()}" for d in designs)
+        (run.tmp / "report.html").write_text(
+            compare_report_html(comparison, png, run.path, digests), encoding="utf-8")
         folder = run.tmp / "designs"
         folder.mkdir()
         for d in designs:

@@ -25,6 +25,7 @@ h3{font-size:1em;margin:1.1em 0 .3em}
  margin-left:6px;vertical-align:middle}
 .one{background:#e3effa;color:#1f4e79}.avg{background:#fbeedd;color:#8a4500}
 .lede{color:#4a5866;margin:.2em 0 1em}
+.tw{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;margin:.4em 0 .8em;font-size:.9em}
 th,td{padding:3px 10px;border-bottom:1px solid #e4e9ef;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}
@@ -63,7 +64,8 @@ def table(headers: Sequence[Any], rows: Iterable[Sequence[Any]],
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"
                    for row in rows)
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return (f'<div class="tw"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+            "</table></div>")
 
 
 def kv(pairs: Iterable[tuple[Any, Any]]) -> str:

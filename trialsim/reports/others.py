@@ -62,7 +62,8 @@ def power_report_html(curve: Any, png: bytes, run_dir: Any) -> str:
     return page(f"{d['protocol']} — power", "".join(body))
 
 
-def compare_report_html(comparison: Any, png: bytes, run_dir: Any) -> str:
+def compare_report_html(comparison: Any, png: bytes, run_dir: Any,
+                        digests: str | None = None) -> str:
     """Designs ranked by power on common virtual patients, with the chart."""
     c = comparison
     rows = [(r.rank, r.name, r.n, r.comparison, f"{pct(r.power)} ± {pct(r.power_se)}",
@@ -90,7 +91,7 @@ def compare_report_html(comparison: Any, png: bytes, run_dir: Any) -> str:
                 + f"<p class=\"note\">Minimum effective dose (difference ≥ "
                 f"{esc(round(100 * ds['delta']))} pts): "
                 f"{esc(ds['minimum_effective_dose'] or 'none')}.</p>")
-    body.append(_provenance(None, c.seed, run_dir))
+    body.append(_provenance(digests, c.seed, run_dir))
     return page("trialsim — design comparison", "".join(body))
 
 
