@@ -322,7 +322,9 @@ def rerun(
     try:
         recorded = load_run(run_dir)
         chunk = check_resources(recorded.protocol, source=str(run_dir / "protocol.toml"))
-        report = rerun_run(recorded, chunk=chunk)
+        total = recorded.protocol.trial.replicates
+        with _progress(total, "re-simulating trials", _bar(quiet)) as tick:
+            report = rerun_run(recorded, chunk=chunk, progress=tick)
     except TrialsimError as exc:
         raise _fail(exc) from None
     if json_out:

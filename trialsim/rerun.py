@@ -100,14 +100,15 @@ class RerunReport:
                 "recorded_digest": self.recorded_digest, "rerun_digest": self.rerun_digest}
 
 
-def rerun_run(recorded: RecordedRun, chunk: int = 50) -> RerunReport:
+def rerun_run(recorded: RecordedRun, chunk: int = 50,
+              progress: Any = None) -> RerunReport:
     """Simulate the recorded protocol again and compare with the recorded summary."""
     from trialsim.design import run_design
     from trialsim.summary import summary_document
 
     p = recorded.protocol
     result = run_design(p, chunk=chunk, source=str(recorded.path / "protocol.toml"),
-                        conditional=True)   # as trialsim run does
+                        conditional=True, progress=progress)   # as trialsim run does
     # Through JSON, as summary.json was written: tuples become lists, floats round-trip.
     again = json.loads(json.dumps(summary_document(p, result)))
     keys = sorted((set(again) | set(recorded.summary)) - set(NOT_RESULTS))
