@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test calibrate bench figures clean
+.PHONY: run test calibrate bench figures docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ calibrate: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m trialsim.bench
+
+docs: $(STAMP)
+	$(BIN)/python -m trialsim.docs_protocol > docs/protocol.md
 
 figures: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,docs]'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -187,3 +188,57 @@ def test_fixed_rates_run_prints_tables_without_immunology(tmp_path: Path) -> Non
                   str(tmp_path))
     assert res.returncode == 0, res.stderr
     assert "il2-1miu vs placebo" in res.stdout and "Immunology" not in res.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "power", "compare", "calibrate", "report"])
+def test_help_is_literal_and_flags_have_no_value(command: str) -> None:
+    res = run_cli(command, "--help")
+    assert res.returncode == 0, res.stderr
+    if command == "run":
+        assert "override [trial].seed" in res.stdout and "[population].n" in res.stdout
+    assert "<bool>" not in res.stdout
+    if command != "report":
+        assert re.search(r"^\s+--json\s+print one JSON document", res.stdout, re.M), res.stdout
+
+
+def _on_terminal(*args: str) -> str:
+    """Run the CLI with stdout and stderr on a pseudo-terminal; return all it wrote."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    main, child = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    proc = subprocess.Popen([sys.executable, "-m", "trialsim", *args], stdout=child,
+                            stderr=child, cwd=ROOT, env={**env, "COLUMNS": "120"})
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=300)
+    os.close(main)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
+    args = ("run", "protocols/fixed-rates.toml", "--replicates", "400", "--out", str(tmp_path))
+    assert "simulating trials" in _on_terminal(*args)
+    assert "simulating trials" not in _on_terminal(*args, "--quiet")
+    res = run_cli(*args, "--json")          # pipes, as in CI logs
+    assert "simulating" not in res.stderr + res.stdout
+    json.loads(res.stdout)
+
+
+def test_validate_json() -> None:
+    res = run_cli("validate", "protocols/ld-il2-vs-placebo.toml", "--json")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["valid"] is True and doc["protocol"] == "ld-il2-vs-placebo"
+    assert [a["name"] for a in doc["arms"]] == ["placebo", "il2-1miu"]

@@ -14,6 +14,7 @@ under a second.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,8 +44,11 @@ except ImportError:  # pragma: no cover - older typer depends on click
     from click.exceptions import ClickException
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
                   help="Virtual clinical trials of low-dose IL-2 in systemic lupus.")
 err = Console(stderr=True)
+_PROTOCOL_ARG = typer.Argument(help="protocol TOML file")
+_RUN_DIR_ARG = typer.Argument(help="a run folder written by trialsim run")
 
 
 def _out() -> Console:
@@ -68,6 +72,11 @@ def _print(text: str) -> None:
     sys.stdout.write(text + "\n")
 
 
+def _bar(quiet: bool) -> bool:
+    """A progress bar only on a terminal (never in CI logs or pipes) and without --quiet."""
+    return not quiet and sys.stderr.isatty() and not os.environ.get("CI")
+
+
 @contextmanager
 def _progress(total: int, label: str, enabled: bool):
     """A rich progress bar on stderr (so ``--json`` stdout stays clean)."""
@@ -89,7 +98,10 @@ def _progress(total: int, label: str, enabled: bool):
 
 
 @app.command()
-def validate(protocol: Annotated[Path, typer.Argument(help="protocol TOML file")]) -> None:
+def validate(
+    protocol: Annotated[Path, _PROTOCOL_ARG],
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
     """Check a protocol file (schema and resource budget) and describe it in one line."""
     from trialsim.limits import check_resources
     from trialsim.protocol import load_protocol
@@ -100,19 +112,28 @@ def validate(protocol: Annotated[Path, typer.Argument(help="protocol TOML file")
     except TrialsimError as exc:
         raise _fail(exc) from None
     arms = ", ".join(f"{a.name} ({a.ratio})" for a in p.arms)
+    if json_out:
+        doc = {"protocol_file": str(protocol), "valid": True, "protocol": p.trial.name,
+               "protocol_digest": p.digest(), "n": p.population.n,
+               "arms": [{"name": a.name, "ratio": a.ratio} for a in p.arms],
+               "endpoint": {"primary": p.endpoint.primary, "week": p.endpoint.week}}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
     _print(f"{show_path(protocol)}: valid — {p.trial.name}: n = {p.population.n}, arms "
            f"{arms}, {p.endpoint.primary} at week {p.endpoint.week:g}")
 
 
 @app.command()
 def run(
-    protocol: Annotated[Path, typer.Argument(help="protocol TOML file")],
+    protocol: Annotated[Path, _PROTOCOL_ARG],
     seed: Annotated[int | None, typer.Option(help="override [trial].seed")] = None,
     replicates: Annotated[int | None, typer.Option(
         help="override [trial].replicates (simulated trials for power)")] = None,
     n: Annotated[int | None, typer.Option(help="override [population].n")] = None,
     out: Annotated[Path, typer.Option(help="root folder for run outputs")] = Path("outputs"),
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="no progress bar (it is shown only on a terminal anyway)")] = False,
     chunk: Annotated[int, typer.Option(
         min=1, max=MAX_CHUNK,
         help="replicates per array chunk (lowered automatically to fit memory)")] = 50,
@@ -139,29 +160,55 @@ def run(
     except TrialsimError as exc:
         raise _fail(exc) from None
 
-    from trialsim.design import run_design
+    from trialsim.api import simulate_protocol
     from trialsim.outputs import write_run
     from trialsim.report import render_run
-    from trialsim.summary import summary_document
 
     try:
         total = p.trial.replicates
-        with _progress(total, "simulating trials", total > 1 and sys.stderr.isatty()) as tick:
-            result = run_design(p, chunk=chunk, progress=tick, source=source, conditional=True)
-        summary = summary_document(p, result, protocol_file=str(protocol))
-        run_dir = write_run(out, p, result, summary, protocol)
+        with _progress(total, "simulating trials", _bar(quiet)) as tick:
+            res = simulate_protocol(p, chunk=chunk, progress=tick, source=source,
+                                    protocol_file=str(protocol))
+        summary = res.document
+        run_dir = write_run(out, p, res.design, summary, protocol, replicates=res.replicates)
     except TrialsimError as exc:
         raise _fail(exc) from None
     summary["run_dir"] = str(run_dir)
     if json_out:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     else:
-        render_run(_out(), p, result, summary)
+        render_run(_out(), p, res.design, summary)
+        _print(f"report: {run_dir / 'report.html'}")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, _RUN_DIR_ARG],
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Rebuild report.html of a run folder from the folder's files."""
+    from trialsim.errors import OutputError
+    from trialsim.reports import write_run_report
+
+    try:
+        if not (run_dir / "summary.json").is_file() or not (run_dir / "patients.csv").is_file():
+            raise OutputError(f"{show_path(run_dir)}: not a run folder of trialsim run "
+                              "(summary.json and patients.csv are needed).")
+        path = write_run_report(run_dir)
+    except TrialsimError as exc:
+        raise _fail(exc) from None
+    except OSError as exc:
+        raise _fail(OutputError(f"{show_path(run_dir)}: cannot write report.html "
+                                f"({exc.strerror or exc}).")) from None
+    if json_out:
+        sys.stdout.write(json.dumps({"run_dir": str(run_dir), "report": str(path)}) + "\n")
+    else:
+        _print(f"wrote {path}")
 
 
 @app.command()
 def power(
-    protocol: Annotated[Path, typer.Argument(help="protocol TOML file")],
+    protocol: Annotated[Path, _PROTOCOL_ARG],
     n: Annotated[str, typer.Option(
         "--n", help="total sizes: start:stop:step (inclusive) or a list, e.g. 40:240:20")],
     target: Annotated[float, typer.Option(help="power the sample size must reach")] = 0.8,
@@ -172,6 +219,8 @@ def power(
     seed: Annotated[int | None, typer.Option(help="override the protocol's seed")] = None,
     out: Annotated[Path, typer.Option(help="root folder for run outputs")] = Path("outputs"),
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="no progress bar (it is shown only on a terminal anyway)")] = False,
     chunk: Annotated[int, typer.Option(
         min=1, max=MAX_CHUNK,
         help="replicates per array chunk (lowered automatically to fit memory)")] = 50,
@@ -196,7 +245,7 @@ def power(
         sizes = parse_sizes(n, p)
         chunk = check_resources(p.with_overrides(n=max(sizes), source=str(protocol)), chunk,
                                 str(protocol))
-        with _progress(1, "simulating sizes", sys.stderr.isatty()) as tick:
+        with _progress(1, "simulating sizes", _bar(quiet)) as tick:
             curve = power_curve(p, sizes, replicates=replicates, precision=precision,
                                 target=target, chunk=chunk, progress=tick,
                                 source=str(protocol))
@@ -226,6 +275,8 @@ def compare(
         help="seed for every design (default: the first protocol's)")] = None,
     out: Annotated[Path, typer.Option(help="root folder for run outputs")] = Path("outputs"),
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="no progress bar (it is shown only on a terminal anyway)")] = False,
     chunk: Annotated[int, typer.Option(
         min=1, max=MAX_CHUNK,
         help="replicates per array chunk (lowered automatically to fit memory)")] = 50,
@@ -239,7 +290,7 @@ def compare(
     try:
         designs = load_designs(protocols, seed=seed)
         chunk = min(check_resources(d.protocol, chunk, d.source) for d in designs)
-        with _progress(1, "simulating designs", sys.stderr.isatty()) as tick:
+        with _progress(1, "simulating designs", _bar(quiet)) as tick:
             result = compare_designs(designs, replicates=replicates, reference=reference,
                                      delta=delta, chunk=chunk, progress=tick)
         run_dir = write_compare(out, result, designs)
@@ -256,8 +307,10 @@ def compare(
 
 @app.command()
 def rerun(
-    run_dir: Annotated[Path, typer.Argument(help="a run folder written by trialsim run")],
+    run_dir: Annotated[Path, _RUN_DIR_ARG],
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="no progress bar (it is shown only on a terminal anyway)")] = False,
 ) -> None:
     """Re-run a run folder's protocol with its recorded seed; compare with its summary.
 
@@ -269,7 +322,9 @@ def rerun(
     try:
         recorded = load_run(run_dir)
         chunk = check_resources(recorded.protocol, source=str(run_dir / "protocol.toml"))
-        report = rerun_run(recorded, chunk=chunk)
+        total = recorded.protocol.trial.replicates
+        with _progress(total, "re-simulating trials", _bar(quiet)) as tick:
+            report = rerun_run(recorded, chunk=chunk, progress=tick)
     except TrialsimError as exc:
         raise _fail(exc) from None
     if json_out:
@@ -285,10 +340,14 @@ def calibrate(
     replicates: Annotated[int, typer.Option(
         min=2, max=100_000, help="simulated trials per protocol")] = 200,
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="no progress bar (it is shown only on a terminal anyway)")] = False,
     strict: Annotated[bool, typer.Option(help="exit 1 when any target fails")] = False,
     fit: Annotated[bool, typer.Option(
         "--fit", help="refit the between-trial SD ensemble to the published placebo arms and "
         "write trialsim/data/between_trial.json (about 5 minutes on 2 cores)")] = False,
+    out: Annotated[Path, typer.Option(
+        help="root folder for run outputs (the report goes to OUT/calibrate/)")] = Path("outputs"),
 ) -> None:
     """Compare the default model with the published trials (He 2020, BLISS, TULIP, and the
     placebo arms of 12 SLE trials)."""
@@ -307,14 +366,17 @@ def calibrate(
         err.print(f"wrote {path}: df {doc['df']}, sigma_T median {doc['sd_median']:.3f} "
                   f"(95% {doc['sd_ci95'][0]:.3f}-{doc['sd_ci95'][1]:.3f}), {doc['seconds']} s")
     try:
-        with _progress(2 * replicates, "calibrating", sys.stderr.isatty()) as tick:
+        with _progress(2 * replicates, "calibrating", _bar(quiet)) as tick:
             checks = run_calibration(replicates, progress=tick)
+        from trialsim.outputs import write_calibrate
+
+        run_dir = write_calibrate(out, checks, replicates)
     except TrialsimError as exc:
         raise _fail(exc) from None
     passed = sum(1 for c in checks if c.passed)
     if json_out:
         doc = {"replicates": replicates, "passed": passed, "total": len(checks),
-               "targets": [c.to_dict() for c in checks]}
+               "targets": [c.to_dict() for c in checks], "run_dir": str(run_dir)}
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
         t = Table(title=f"Calibration over {replicates} simulated trials per protocol")
@@ -324,8 +386,9 @@ def calibrate(
             iv = f"{c.interval[0]:g} – {c.interval[1]:g}" if c.interval else ""
             t.add_row(c.id, c.what, str(c.published), iv, str(c.simulated),
                       Text("pass", style="green") if c.passed else Text("FAIL", style="red"))
-        Console().print(t)
-        Console().print(f"{passed} of {len(checks)} targets reproduced")
+        _out().print(t)
+        _print(f"{passed} of {len(checks)} targets reproduced")
+        _print(f"written to {run_dir}")
     if strict and passed < len(checks):
         raise typer.Exit(code=1)
 

@@ -80,14 +80,21 @@ def _claim(parent: Path, base: str) -> tuple[Path, Path]:
                       "already exist.")
 
 
+def run_folder(out_root: Path, protocol: Protocol) -> Any:
+    """Yield a :class:`RunFolder` for ``protocol`` in ``out_root/<trial name>/``; on normal
+    exit rename it into place, else remove it."""
+    return named_run_folder(out_root, protocol.trial.name, run_folder_name(protocol))
+
+
 @contextmanager
-def run_folder(out_root: Path, protocol: Protocol) -> Iterator[RunFolder]:
-    """Yield a :class:`RunFolder`; on normal exit rename it into place, else remove it.
+def named_run_folder(out_root: Path, group: str, base: str) -> Iterator[RunFolder]:
+    """Yield a :class:`RunFolder` ``out_root/group/base``; on normal exit rename it into
+    place, else remove it.
 
     Signals (see :mod:`trialsim.interrupts`) are held while the name is claimed, while the
     folder is renamed into place and while a temporary folder is removed.
     """
-    parent = Path(out_root) / protocol.trial.name
+    parent = Path(out_root) / group
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -97,7 +104,7 @@ def run_folder(out_root: Path, protocol: Protocol) -> Iterator[RunFolder]:
     published = False
     try:
         with deferred():
-            tmp, final = _claim(parent, run_folder_name(protocol))
+            tmp, final = _claim(parent, base)
         try:
             yield RunFolder(tmp, final)
             with deferred():
@@ -114,12 +121,17 @@ def run_folder(out_root: Path, protocol: Protocol) -> Iterator[RunFolder]:
 
 
 def write_run(out_root: Path, protocol: Protocol, result: Any,
-              summary: dict[str, Any], protocol_file: Path | None = None) -> Path:
+              summary: dict[str, Any], protocol_file: Path | None = None,
+              replicates: Any = None) -> Path:
     """Write a complete ``run`` folder atomically and return its path.
 
     ``result`` is a :class:`~trialsim.design.DesignResult`; ``summary['run_dir']`` is filled
-    in with the final path before it is written.
+    in with the final path before it is written. ``replicates`` (a DataFrame of the
+    per-replicate effects) is written as ``replicates.csv`` when there are several; the
+    folder ends with ``report.html`` built from its own files.
     """
+    from trialsim.reports import write_run_report
+
     with run_folder(out_root, protocol) as run:
         run.write_protocol(protocol, protocol_file)
         run.write_json("summary.json", {**summary, "run_dir": str(run.path)})
@@ -127,6 +139,10 @@ def write_run(out_root: Path, protocol: Protocol, result: Any,
         visits = result.first.visit_table()
         if visits is not None:
             visits.to_csv(run.tmp / "visits.csv", index=False)
+        del visits                         # the report reads what it needs back
+        if replicates is not None and protocol.trial.replicates > 1:
+            replicates.to_csv(run.tmp / "replicates.csv", index=False)
+        write_run_report(run.tmp)
     return run.path
 
 
@@ -136,6 +152,7 @@ def write_power(out_root: Path, curve: Any, protocol_file: Path | None = None) -
     import pandas as pd
 
     from trialsim.plots import power_curve_png
+    from trialsim.reports.others import power_report_html
 
     protocol = curve.protocol
     with run_folder(out_root, protocol) as run:
@@ -151,6 +168,9 @@ def write_power(out_root: Path, curve: Any, protocol_file: Path | None = None) -
             "confirm": i >= len(curve.rows)} for i, r in enumerate(rows)])
         table.to_csv(run.tmp / "power.csv", index=False)
         power_curve_png(curve, run.tmp / "power_curve.png")
+        png = (run.tmp / "power_curve.png").read_bytes()
+        (run.tmp / "report.html").write_text(power_report_html(curve, png, run.path),
+                                             encoding="utf-8")
     return run.path
 
 
@@ -160,6 +180,7 @@ def write_compare(out_root: Path, comparison: Any, designs: Any) -> Path:
     import pandas as pd
 
     from trialsim.plots import compare_png
+    from trialsim.reports.others import compare_report_html
 
     base = designs[0].protocol
     with run_folder(out_root, base) as run:
@@ -173,9 +194,42 @@ def write_compare(out_root: Path, comparison: Any, designs: Any) -> Path:
             flat.append(row)
         pd.DataFrame(flat).to_csv(run.tmp / "compare.csv", index=False)
         compare_png(comparison, run.tmp / "compare.png")
+        png = (run.tmp / "compare.png").read_bytes()
+        digests = ", ".join(f"{d.name} {d.protocol.digest()}" for d in designs)
+        (run.tmp / "report.html").write_text(
+            compare_report_html(comparison, png, run.path, digests), encoding="utf-8")
         folder = run.tmp / "designs"
         folder.mkdir()
         for d in designs:
             (folder / f"{d.name}.toml").write_text(protocol_to_toml(d.protocol),
                                                    encoding="utf-8")
+    return run.path
+
+
+def write_calibrate(out_root: Path, checks: list[Any], replicates: int) -> Path:
+    """Write a ``calibrate`` run folder in ``out_root/calibrate/``: ``calibrate.json``,
+    ``calibrate.csv`` (one row per target), ``calibrate.png`` (forest-style plot) and
+    ``report.html``; return its path."""
+    import pandas as pd
+
+    from trialsim.reports.others import calibrate_png, calibrate_report_html
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    with named_run_folder(out_root, "calibrate", f"{stamp}-r{replicates}") as run:
+        passed = sum(1 for c in checks if c.passed)
+        run.write_json("calibrate.json", {"replicates": replicates, "passed": passed,
+                                          "total": len(checks),
+                                          "targets": [c.to_dict() for c in checks],
+                                          "run_dir": str(run.path)})
+        rows = []
+        for c in checks:
+            d = c.to_dict()
+            iv = d.pop("interval")
+            rows.append({**d, "interval_low": iv[0] if iv else None,
+                         "interval_high": iv[1] if iv else None})
+        pd.DataFrame(rows).to_csv(run.tmp / "calibrate.csv", index=False)
+        png = calibrate_png(checks)
+        (run.tmp / "calibrate.png").write_bytes(png)
+        (run.tmp / "report.html").write_text(
+            calibrate_report_html(checks, replicates, png, run.path), encoding="utf-8")
     return run.path

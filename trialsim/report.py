@@ -28,7 +28,7 @@ def _table(title: str, columns: tuple[str, ...]) -> Table:
     """A table whose first column (the arm) is left-aligned and the rest right-aligned."""
     t = Table(title=escape(title))
     for i, col in enumerate(columns):
-        t.add_column(escape(col), justify="left" if i == 0 else "right")
+        t.add_column(escape(col), justify="left" if i == 0 else "right", no_wrap=i == 0)
     return t
 
 

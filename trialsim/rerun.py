@@ -21,7 +21,7 @@ from trialsim.messages import show_path
 from trialsim.protocol import Protocol, load_protocol
 
 MAX_SUMMARY_BYTES = 50_000_000
-NOT_RESULTS = ("run_dir", "protocol_file")
+NOT_RESULTS = ("run_dir", "protocol_file", "provenance")
 
 
 @dataclass(frozen=True)
@@ -100,16 +100,15 @@ class RerunReport:
                 "recorded_digest": self.recorded_digest, "rerun_digest": self.rerun_digest}
 
 
-def rerun_run(recorded: RecordedRun, chunk: int = 50) -> RerunReport:
+def rerun_run(recorded: RecordedRun, chunk: int = 50,
+              progress: Any = None) -> RerunReport:
     """Simulate the recorded protocol again and compare with the recorded summary."""
     from trialsim.design import run_design
     from trialsim.summary import summary_document
 
     p = recorded.protocol
-    # As `trialsim run` does: predictive power with the conditional power of the same
-    # replicates alongside.
     result = run_design(p, chunk=chunk, source=str(recorded.path / "protocol.toml"),
-                        conditional=True)
+                        conditional=True, progress=progress)   # as trialsim run does
     # Through JSON, as summary.json was written: tuples become lists, floats round-trip.
     again = json.loads(json.dumps(summary_document(p, result)))
     keys = sorted((set(again) | set(recorded.summary)) - set(NOT_RESULTS))

@@ -1,0 +1,312 @@
+"""``report.html`` of a ``run`` folder, built from the folder's own files.
+
+The report reads ``summary.json``, ``protocol.toml``, ``patients.csv``, ``visits.csv`` and
+(with replicates) ``replicates.csv``, so ``trialsim report RUN_DIR`` rebuilds exactly what
+``trialsim run`` wrote. Sections: protocol in plain words, provenance, CONSORT-style flow,
+baseline table, primary and secondary endpoints (with multiplicity), figures, and the
+operating characteristics over replicates; each is labelled as one trial or as averaged over
+the replicates.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trialsim.protocol import Protocol
+from trialsim.reports import run_figures as figs
+from trialsim.reports.html import esc, img, kv, page, pct, scope, table
+
+
+def describe_regimen(regimen: Any) -> str:
+    """A regimen in words, e.g. '1 MIU s.c. every 2 days for 14 days, then 14 days off,
+    3 cycles'."""
+    if regimen is None:
+        return "placebo (standard of care only)"
+    route = "i.v." if regimen.route == "iv" else "s.c."
+    text = f"{regimen.dose_miu:g} MIU {route} every {regimen.every_days:g} days"
+    if regimen.on_days is not None:
+        text += f" for {regimen.on_days:g} days"
+        if regimen.off_days:
+            text += f", then {regimen.off_days:g} days off"
+        text += f", {regimen.cycles} cycles" if regimen.cycles else ", repeated"
+    if regimen.start_day:
+        text += f", from day {regimen.start_day:g}"
+    if regimen.induction is not None:
+        ind = regimen.induction
+        text = (f"induction {ind.dose_miu:g} MIU every {ind.every_days:g} days for "
+                f"{ind.days:g} days, then " + text)
+    return text
+
+
+def protocol_in_words(p: Protocol) -> list[str]:
+    pop = p.population
+    a = p.analysis
+    control = p.control_arm.name
+    arms = "; ".join(f"{arm.name} (ratio {arm.ratio}): {describe_regimen(arm.regimen)}"
+                     for arm in p.arms)
+    strata = ", ".join(p.randomization.stratify_by) or "none"
+    lines = [
+        f"{pop.n} patients with SLE aged {pop.age.min:g}–{pop.age.max:g}, SLEDAI-2K ≥ "
+        f"{pop.min_sledai}" + (f", PGA ≥ {pop.min_pga:g}" if pop.min_pga else "")
+        + (", positive serology" if pop.require_serology else "")
+        + f", {pct(pop.female_fraction, 0)} women.",
+        f"Arms: {arms}. Control: {control}.",
+        f"Randomisation: permuted blocks stratified by {strata}.",
+        "Visits at weeks " + ", ".join(f"{w:g}" for w in p.visits.weeks) + ".",
+        f"Primary endpoint: {p.endpoint.primary.upper()} response at week {p.endpoint.week:g};"
+        f" {a.missing} imputation for dropouts ({pct(a.dropout_per_year, 0)} per year).",
+        f"Analysis: {a.test} test, {a.sided}-sided alpha {a.alpha:g}; each active arm versus "
+        f"{control}.",
+        f"Outcome model: {p.outcome.model}"
+        + (" with between-trial placebo response" if p.model.between_trial
+           and p.outcome.model == "mechanistic" else "") + ".",
+    ]
+    if p.interim is not None:
+        lines.append("Interim looks at information " + ", ".join(
+            f"{x:g}" for x in p.interim.looks) + f" ({p.interim.spending} spending); `run` "
+            "analyses every trial at full size.")
+    return lines
+
+
+def _provenance(summary: dict[str, Any], run_dir: Path) -> str:
+    pv = summary.get("provenance") or {}
+    m = pv.get("machine") or {}
+    return kv([
+        ("trialsim version", pv.get("trialsim_version", "unknown")),
+        ("git commit", pv.get("git_commit") or "not a git checkout"),
+        ("protocol file", summary.get("protocol_file") or "–"),
+        ("protocol digest", summary.get("protocol_digest", "–")),
+        ("seed", f"{summary.get('seed')} (entropy {summary.get('seed_entropy')})"),
+        ("replicates", summary.get("replicates")),
+        ("started (UTC)", pv.get("started_utc", "–")),
+        ("run time", f"{pv['run_seconds']:.1f} s" if "run_seconds" in pv else "–"),
+        ("machine", f"{m.get('host', '?')} — {m.get('platform', '?')}, Python "
+                    f"{m.get('python', '?')}, {m.get('cpus', '?')} CPUs" if m else "–"),
+        ("run folder", summary.get("run_dir") or str(run_dir)),
+    ])
+
+
+def _flow(summary: dict[str, Any], patients: pd.DataFrame, arms: list[str],
+          rate: float) -> str:
+    c = summary["cohort"]
+    fails = c["screen_failures"]
+    excluded = "<br>".join(f"{esc(k)}: {esc(v)}" for k, v in fails.items()) or "none"
+    boxes = []
+    for arm in arms:
+        g = patients[patients["arm"] == arm]
+        dropped = int(g["dropout"].astype(bool).sum())
+        boxes.append(
+            f'<div class="box"><b>{esc(arm)}</b><br>randomised {len(g)}<br>'
+            f"completed {len(g) - dropped}<br>dropped out {dropped}</div>")
+    return (
+        '<div class="flow">'
+        f'<div class="box">screened {esc(c["screened"])}</div><div class="arrow">↓</div>'
+        f'<div class="row"><div class="box side">not enrolled '
+        f'{esc(c["screened"] - c["enrolled"])}<br>{excluded}</div></div>'
+        f'<div class="arrow">↓</div><div class="box">randomised {esc(c["enrolled"])}</div>'
+        f'<div class="arrow">↓</div><div class="row">{"".join(boxes)}</div></div>'
+        '<p class="note">Screen failures are counted by the first criterion a candidate '
+        f"failed. Dropout reason: withdrawal (random, {esc(pct(rate, 0))} per year); "
+        "dropouts count as non-responders.</p>")
+
+
+def _mean_sd(x: pd.Series, digits: int = 1) -> str:
+    return f"{x.mean():.{digits}f} ({x.std(ddof=1):.{digits}f})" if len(x) else "–"
+
+
+def _median_iqr(x: pd.Series, digits: int = 1) -> str:
+    if not len(x):
+        return "–"
+    q = x.quantile([0.25, 0.5, 0.75])
+    return f"{q[0.5]:.{digits}f} ({q[0.25]:.{digits}f}–{q[0.75]:.{digits}f})"
+
+
+def _baseline(patients: pd.DataFrame, arms: list[str]) -> str:
+    groups = [patients[patients["arm"] == a] for a in arms] + [patients]
+    rows = [
+        ("n", *(len(g) for g in groups)),
+        ("female, %", *(pct((g["sex"] == "F").mean()) for g in groups)),
+        ("age, mean (SD)", *(_mean_sd(g["age"]) for g in groups)),
+        ("SLEDAI-2K, mean (SD)", *(_mean_sd(g["sledai_baseline"]) for g in groups)),
+        ("SLEDAI-2K ≥ 10, %", *(pct((g["sledai_baseline"] >= 10).mean()) for g in groups)),
+        ("PGA, mean (SD)", *(_mean_sd(g["pga_baseline"], 2) for g in groups)),
+        ("anti-dsDNA IU/mL, median (IQR)", *(_median_iqr(g["anti_dsdna_baseline"])
+                                            for g in groups)),
+        ("C3 g/L, mean (SD)", *(_mean_sd(g["c3_baseline"], 2) for g in groups)),
+        ("renal involvement, %", *(pct(g["renal"].astype(bool).mean()) for g in groups)),
+    ]
+    for anc in sorted(patients["ancestry"].dropna().unique()):
+        rows.append((f"ancestry {anc}, %", *(pct((g["ancestry"] == anc).mean())
+                                             for g in groups)))
+    return table(["characteristic", *arms, "all"], rows)
+
+
+def _primary(summary: dict[str, Any]) -> str:
+    ep = summary["endpoint"]
+    arms = table(["arm", "n", "responders", "rate", "95% CI (Wilson)"],
+                 [(a["name"], a["n"], a["responders"], pct(a["rate"]),
+                   f"{pct(a['ci95'][0])} – {pct(a['ci95'][1])}") for a in summary["arms"]])
+    comps = summary["comparisons"]
+    from statsmodels.stats.multitest import multipletests
+
+    pvals = [c["p_value"] for c in comps]
+    holm = multipletests(pvals, method="holm")[1] if len(pvals) > 1 else pvals
+    rows = [(f"{c['arm']} vs {c['control']}", f"{100 * c['difference']:+.1f} pts",
+             f"{100 * c['ci95'][0]:+.1f} – {100 * c['ci95'][1]:+.1f}", c["test"],
+             f"{c['p_value']:.4f}", f"{h:.4f}", "yes" if c["significant"] else "no")
+            for c, h in zip(comps, holm, strict=True)]
+    a = summary.get("analysis", {})
+    k = len(comps)
+    mult = ("One comparison with control: no multiplicity adjustment is needed."
+            if k == 1 else
+            f"{k} comparisons with control, each tested at alpha {a.get('alpha', 0.05):g} "
+            "(unadjusted, as the protocol specifies); Holm-adjusted p-values are shown for "
+            "family-wise error control.")
+    wk = f"{ep['week']:g}"
+    return (f"<h3>{esc(ep['primary'].upper())} response at week {esc(wk)}"
+            f"{scope(True)}</h3>{arms}"
+            + table(["comparison", "difference", "95% CI (Newcombe)", "test", "p-value",
+                     "Holm p-value", "significant"], rows)
+            + f'<p class="note">{esc(mult)}</p>')
+
+
+def _secondary(patients: pd.DataFrame, visits: pd.DataFrame | None, arms: list[str],
+               week: float, control: str) -> str:
+    from scipy import stats
+
+    parts = []
+    if visits is not None:
+        seen = visits[visits["observed"].astype(bool)]
+        base = visits[visits["week"] == visits["week"].min()].set_index("id")["sledai"]
+        end = seen[seen["week"] == week].set_index("id")
+        change = (end["sledai"] - base.reindex(end.index)).groupby(end["arm"])
+        ref = change.get_group(control) if control in change.groups else pd.Series([], float)
+        rows = []
+        for arm in arms:
+            d = change.get_group(arm) if arm in change.groups else pd.Series([], dtype=float)
+            row = [arm, len(d), _mean_sd(d), _median_iqr(d)]
+            if arm != control and len(d) > 1 and len(ref) > 1:
+                t = stats.ttest_ind(d, ref, equal_var=False)
+                ci = t.confidence_interval()
+                row += [f"{d.mean() - ref.mean():+.2f} ({ci.low:+.2f} – {ci.high:+.2f})",
+                        f"{t.pvalue:.4f}"]
+            else:
+                row += ["–", "–"]
+            rows.append(row)
+        parts.append(f"<h3>Change in SLEDAI-2K from baseline to week {esc(f'{week:g}')}, "
+                     f"completers{scope(True)}</h3>" + table(
+                         ["arm", "n", "mean (SD)", "median (IQR)",
+                          f"difference vs {control} (95% CI, Welch)", "p-value (Welch)"],
+                         rows))
+    ae = [c for c in ("injection_site_reaction", "fever", "flu_like") if c in patients.columns]
+    if ae:
+        rows = [(c.replace("_", " "), *(pct(patients.loc[patients["arm"] == a, c].astype(bool)
+                                           .mean()) for a in arms)) for c in ae]
+        parts.append(f"<h3>Adverse events, share of patients{scope(True)}</h3>"
+                     + table(["event", *arms], rows))
+    parts.append('<p class="note">Secondary endpoints are descriptive: no adjustment for '
+                 "multiplicity.</p>")
+    return "".join(parts)
+
+
+def _replicates(summary: dict[str, Any], reps: pd.DataFrame | None) -> str:
+    oc = summary.get("operating_characteristics")
+    if not oc:
+        return ""
+    r = oc["replicates"]
+    arms = table(["arm", "mean response rate", "MC SE"],
+                 [(a["name"], pct(a["mean_rate"]), pct(a["mean_rate_se"], 2))
+                  for a in oc["arms"]])
+    cond = {c["arm"]: c for c in
+            (summary.get("operating_characteristics_conditional") or {}).get("comparisons", [])}
+    rows = [(f"{c['arm']} vs {c['control']}", f"{pct(c['power'])} ± {pct(c['power_se'])}",
+             f"{pct(cond[c['arm']]['power'])}" if c["arm"] in cond else "–",
+             f"{100 * c['mean_difference']:+.1f} pts") for c in oc["comparisons"]]
+    out = (f"<h2>Over {esc(r)} simulated trials{scope(False, r)}</h2>"
+           f"<p>Power is {esc(summary.get('uncertainty', 'conditional'))} "
+           "(± Monte-Carlo SE).</p>" + arms
+           + table(["comparison", "power", "conditional power", "mean difference"], rows))
+    if reps is not None and len(reps):
+        first = {f"{c['arm']} vs {c['control']}": c["difference"]
+                 for c in summary["comparisons"]}
+        out += img(figs.effects_png(reps, first), "distribution of the estimated effect",
+                   f"Estimated effect in each of {r} simulated trials; dashed: the trial "
+                   "shown (replicate 0).")
+    return out
+
+
+VISIT_COLUMNS = ["id", "arm", "week", "observed", "sledai", "anti_dsdna", "treg", "tfh", "th17"]
+
+
+def run_report_html(run_dir: Path) -> str:
+    """The report of the run folder ``run_dir`` as one self-contained HTML document."""
+    from trialsim.protocol import load_protocol
+
+    run_dir = Path(run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    p = load_protocol(run_dir / "protocol.toml")
+    patients = pd.read_csv(run_dir / "patients.csv")
+    visits = (pd.read_csv(run_dir / "visits.csv", usecols=VISIT_COLUMNS)
+              if (run_dir / "visits.csv").is_file() else None)
+    reps = (pd.read_csv(run_dir / "replicates.csv")
+            if (run_dir / "replicates.csv").is_file() else None)
+    arms = [a["name"] for a in summary["arms"]]
+    control = next((c["control"] for c in summary["comparisons"]), arms[0])
+    week = float(summary["endpoint"]["week"])
+    name = summary.get("protocol", p.trial.name)
+
+    body = [f"<h1>{esc(name)}</h1><p class=\"lede\">Virtual trial report — "
+            f"{esc(summary['endpoint']['primary'].upper())} at week {esc(f'{week:g}')}; "
+            f"{esc(summary.get('replicates', 1))} simulated trial(s).</p>",
+            "<h2>Protocol</h2><ul class=\"plain\">"
+            + "".join(f"<li>{esc(line)}</li>" for line in protocol_in_words(p)) + "</ul>",
+            "<h2>Provenance</h2>" + _provenance(summary, run_dir),
+            f"<h2>Participant flow{scope(True)}</h2>"
+            + _flow(summary, patients, arms, p.analysis.dropout_per_year),
+            f"<h2>Baseline characteristics{scope(True)}</h2>" + _baseline(patients, arms),
+            "<h2>Endpoints</h2>" + _primary(summary)
+            + _secondary(patients, visits, arms, week, control),
+            f"<h2>Figures{scope(True)}</h2>",
+            img(figs.response_png(summary), "response per arm",
+                "Primary response per arm with 95% Wilson CI (one trial)"
+                + ("; diamonds: mean over the replicates." if summary.get(
+                    "operating_characteristics") else "."))]
+    if visits is not None:
+        body.append(img(figs.time_course_png(visits, arms), "immune markers over time",
+                        "Median and interquartile band by arm, observed patients (one "
+                        "trial)."))
+        body.append(img(figs.il2_png(p), "IL-2 concentration",
+                        "Plasma IL-2 of a typical patient (population PK parameters) per "
+                        "arm."))
+    body.append(_replicates(summary, reps))
+    return page(f"{name} — trialsim report", "".join(body))
+
+
+def write_run_report(run_dir: Path, into: Path | None = None) -> Path:
+    """Write ``report.html`` for ``run_dir`` (into ``into`` when given) and return its path."""
+    path = Path(into or run_dir) / "report.html"
+    path.write_text(run_report_html(run_dir), encoding="utf-8")
+    return path
+
+
+class ReplicateEffects:
+    """A ``keep`` callback for :func:`~trialsim.design.run_design` that records, per replicate
+    and comparison, the estimated difference, p-value and decision (not the patients)."""
+
+    COLUMNS = ("replicate", "comparison", "difference", "p_value", "significant")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+
+    def __call__(self, res: Any) -> None:
+        self.rows.extend((res.replicate, f"{c.arm} vs {c.control}", c.difference, c.p_value,
+                          c.significant) for c in res.analysis.comparisons)
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=list(self.COLUMNS)).astype(
+            {"replicate": np.int64, "significant": bool})
