@@ -416,6 +416,14 @@ def main(argv: list[str] | None = None) -> None:
     except Interrupted as exc:
         _say_error(f"{exc}; no run folder was left half-written.")
         code = exc.exit_code
+    except Exception:
+        from trialsim.interrupts import received
+
+        got = received()     # a signal wrapped by library code (e.g. a pydantic serialiser)
+        if got is None:
+            raise
+        _say_error(f"{got}; no run folder was left half-written.")
+        code = got.exit_code
     except typer.Abort:  # end of input at a prompt
         _say_error("aborted.")
         code = 1

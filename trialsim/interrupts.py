@@ -33,6 +33,7 @@ class _State:
     depth = 0                 # nesting of deferred() sections
     pending: int | None = None  # a signal held during a deferred section
     raised = False            # an Interrupted has been raised: ignore further signals
+    signum: int | None = None  # the signal that was raised
 
 
 def _handler(signum: int, frame: object) -> None:
@@ -41,15 +42,22 @@ def _handler(signum: int, frame: object) -> None:
     if _State.depth > 0:
         _State.pending = signum
         return
-    _State.raised = True
+    _State.raised, _State.signum = True, signum
     raise Interrupted(signum)
+
+
+def received() -> Interrupted | None:
+    """The interruption raised so far, if any. Library code may wrap the exception a signal
+    raised inside it (pydantic wraps errors raised in serialisers): the CLI asks here
+    whether an unexpected exception is really a signal."""
+    return None if _State.signum is None else Interrupted(_State.signum)
 
 
 def install() -> None:
     """Make SIGINT and SIGTERM raise :class:`Interrupted` (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         return
-    _State.depth, _State.pending, _State.raised = 0, None, False
+    _State.depth, _State.pending, _State.raised, _State.signum = 0, None, False, None
     for sig in SIGNALS:
         signal.signal(sig, _handler)
 
@@ -64,5 +72,5 @@ def deferred() -> Iterator[None]:
         _State.depth -= 1
         if _State.depth == 0 and _State.pending is not None and not _State.raised:
             signum, _State.pending = _State.pending, None
-            _State.raised = True
+            _State.raised, _State.signum = True, signum
             raise Interrupted(signum)
