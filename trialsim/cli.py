@@ -49,6 +49,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 err = Console(stderr=True)
 _PROTOCOL_ARG = typer.Argument(help="protocol TOML file")
 _RUN_DIR_ARG = typer.Argument(help="a run folder written by trialsim run")
+# Options shared by several commands (one definition, one help text).
+_Out = Annotated[Path, typer.Option(help="root folder for run outputs")]
+_Json = Annotated[bool, typer.Option("--json", help="print one JSON document")]
+_Quiet = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="no progress bar (it is shown only on a terminal anyway)")]
+_Chunk = Annotated[int, typer.Option(
+    min=1, max=MAX_CHUNK, help="replicates per array chunk (lowered automatically to fit memory)")]
 
 
 def _out() -> Console:
@@ -100,7 +107,7 @@ def _progress(total: int, label: str, enabled: bool):
 @app.command()
 def validate(
     protocol: Annotated[Path, _PROTOCOL_ARG],
-    json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    json_out: _Json = False,
 ) -> None:
     """Check a protocol file (schema and resource budget) and describe it in one line."""
     from trialsim.limits import check_resources
@@ -130,13 +137,10 @@ def run(
     replicates: Annotated[int | None, typer.Option(
         help="override [trial].replicates (simulated trials for power)")] = None,
     n: Annotated[int | None, typer.Option(help="override [population].n")] = None,
-    out: Annotated[Path, typer.Option(help="root folder for run outputs")] = Path("outputs"),
-    json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
-    quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", help="no progress bar (it is shown only on a terminal anyway)")] = False,
-    chunk: Annotated[int, typer.Option(
-        min=1, max=MAX_CHUNK,
-        help="replicates per array chunk (lowered automatically to fit memory)")] = 50,
+    out: _Out = Path("outputs"),
+    json_out: _Json = False,
+    quiet: _Quiet = False,
+    chunk: _Chunk = 50,
     conditional: Annotated[bool, typer.Option(
         "--conditional", help="fix the between-trial placebo response at its typical value "
         "(conditional power) instead of drawing it per trial (predictive power)")] = False,
@@ -184,7 +188,7 @@ def run(
 @app.command()
 def report(
     run_dir: Annotated[Path, _RUN_DIR_ARG],
-    json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    json_out: _Json = False,
 ) -> None:
     """Rebuild report.html of a run folder from the folder's files."""
     from trialsim.errors import OutputError
@@ -217,13 +221,10 @@ def power(
     precision: Annotated[float | None, typer.Option(
         help="add replicates until every size's Monte-Carlo SE is at most this")] = None,
     seed: Annotated[int | None, typer.Option(help="override the protocol's seed")] = None,
-    out: Annotated[Path, typer.Option(help="root folder for run outputs")] = Path("outputs"),
-    json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
-    quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", help="no progress bar (it is shown only on a terminal anyway)")] = False,
-    chunk: Annotated[int, typer.Option(
-        min=1, max=MAX_CHUNK,
-        help="replicates per array chunk (lowered automatically to fit memory)")] = 50,
+    out: _Out = Path("outputs"),
+    json_out: _Json = False,
+    quiet: _Quiet = False,
+    chunk: _Chunk = 50,
     conditional: Annotated[bool, typer.Option(
         "--conditional", help="conditional power only (typical placebo response), "
         "instead of predictive power plus conditional power")] = False,
@@ -273,13 +274,10 @@ def compare(
         help="smallest clinically relevant difference, for the minimum effective dose")] = 0.1,
     seed: Annotated[int | None, typer.Option(
         help="seed for every design (default: the first protocol's)")] = None,
-    out: Annotated[Path, typer.Option(help="root folder for run outputs")] = Path("outputs"),
-    json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
-    quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", help="no progress bar (it is shown only on a terminal anyway)")] = False,
-    chunk: Annotated[int, typer.Option(
-        min=1, max=MAX_CHUNK,
-        help="replicates per array chunk (lowered automatically to fit memory)")] = 50,
+    out: _Out = Path("outputs"),
+    json_out: _Json = False,
+    quiet: _Quiet = False,
+    chunk: _Chunk = 50,
 ) -> None:
     """Compare designs on the same virtual patients: ranked power, paired differences."""
     from trialsim.design.compare import compare_designs
@@ -308,9 +306,8 @@ def compare(
 @app.command()
 def rerun(
     run_dir: Annotated[Path, _RUN_DIR_ARG],
-    json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
-    quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", help="no progress bar (it is shown only on a terminal anyway)")] = False,
+    json_out: _Json = False,
+    quiet: _Quiet = False,
 ) -> None:
     """Re-run a run folder's protocol with its recorded seed; compare with its summary.
 
@@ -339,9 +336,8 @@ def rerun(
 def calibrate(
     replicates: Annotated[int, typer.Option(
         min=2, max=100_000, help="simulated trials per protocol")] = 200,
-    json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
-    quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", help="no progress bar (it is shown only on a terminal anyway)")] = False,
+    json_out: _Json = False,
+    quiet: _Quiet = False,
     strict: Annotated[bool, typer.Option(help="exit 1 when any target fails")] = False,
     fit: Annotated[bool, typer.Option(
         "--fit", help="refit the between-trial SD ensemble to the published placebo arms and "

@@ -154,12 +154,15 @@ def expand_designs(base: Protocol, entries: Any, source: str) -> list[Design]:
             data = _apply(raw, control, {**entry, **combo}, where)
             protocol = parse_protocol(data, source=f"{where} ('{full}')")
             designs.append(Design(full, protocol, source))
-    names = [d.name for d in designs]
+    _unique([d.name for d in designs], source, "; give each [[design]] a distinct name")
+    return designs
+
+
+def _unique(names: list[str], where: str, hint: str = "") -> None:
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise ProtocolError(f"{source}: design names must be unique (repeated: "
-                            f"{', '.join(dup)}); give each [[design]] a distinct name.")
-    return designs
+        raise ProtocolError(f"{where}: design names must be unique (repeated: "
+                            f"{', '.join(dup)}){hint}.")
 
 
 def load_designs(paths: list[Path], seed: int | None = None) -> list[Design]:
@@ -178,9 +181,5 @@ def load_designs(paths: list[Path], seed: int | None = None) -> list[Design]:
     seed = designs[0].protocol.trial.seed if seed is None else seed
     designs = [Design(d.name, d.protocol.with_overrides(seed=seed, source=d.source), d.source)
                for d in designs]
-    names = [d.name for d in designs]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ProtocolError(f"{', '.join(map(str, paths))}: design names must be unique "
-                            f"across files (repeated: {', '.join(dup)}).")
+    _unique([d.name for d in designs], ", ".join(map(str, paths)), " across files")
     return designs
