@@ -18,7 +18,7 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -67,6 +67,18 @@ def _say_error(message: str) -> None:
     """Write ``error: message`` as one literal line on stderr."""
     sys.stderr.write(f"error: {one_line(message)}\n")
     sys.stderr.flush()
+
+
+def _emit(result: Any, run_dir: Path, json_out: bool) -> None:
+    """Print a result that renders itself: its JSON document (with ``run_dir``) or its
+    terminal tables and where the run folder went."""
+    if json_out:
+        doc = {**result.to_dict(), "run_dir": str(run_dir)}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        console = _out()
+        console.print(result)
+        console.print(f"written to {run_dir}", style="dim", markup=False)
 
 
 def _fail(exc: TrialsimError) -> typer.Exit:
@@ -253,13 +265,7 @@ def power(
         run_dir = write_power(out, curve, protocol)
     except TrialsimError as exc:
         raise _fail(exc) from None
-    doc = {**curve.to_dict(), "run_dir": str(run_dir)}
-    if json_out:
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
-    else:
-        console = _out()
-        console.print(curve)
-        console.print(f"written to {run_dir}", style="dim", markup=False)
+    _emit(curve, run_dir, json_out)
 
 
 @app.command()
@@ -294,13 +300,7 @@ def compare(
         run_dir = write_compare(out, result, designs)
     except TrialsimError as exc:
         raise _fail(exc) from None
-    doc = {**result.to_dict(), "run_dir": str(run_dir)}
-    if json_out:
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
-    else:
-        console = _out()
-        console.print(result)
-        console.print(f"written to {run_dir}", style="dim", markup=False)
+    _emit(result, run_dir, json_out)
 
 
 @app.command()
