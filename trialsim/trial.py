@@ -23,11 +23,13 @@ from trialsim.outcome import Enrolled, MechanisticDetail, Outcomes, outcome_mode
 from trialsim.outcome.mechanistic import schedules
 from trialsim.protocol import Protocol
 from trialsim.randomization import randomize, strata_labels
-from trialsim.stats.binary import BinaryAnalysis, analyse_binary
+from trialsim.stats.analysis import analyse_trial
+from trialsim.stats.endpoint_data import EndpointData
+from trialsim.stats.results import TrialAnalysis
 from trialsim.streams import ReplicateStreams, Stage
 
-__all__ = ["TrialResult", "analyse", "enrol_and_randomise", "schedules", "simulate_trial",
-           "simulate_trials"]
+__all__ = ["TrialResult", "analyse", "endpoint_data", "enrol_and_randomise", "schedules",
+           "simulate_trial", "simulate_trials"]
 
 DAYS_PER_MONTH = 30.4375
 
@@ -44,8 +46,9 @@ class TrialResult:
     enrol_day: np.ndarray
     dropout_day: np.ndarray
     responder: np.ndarray
-    analysis: BinaryAnalysis
+    analysis: TrialAnalysis
     detail: MechanisticDetail | None = None
+    endpoints: tuple[EndpointData, ...] = ()   # primary first, then the secondaries
 
     def _mechanistic(self) -> MechanisticDetail:
         if self.detail is None:
@@ -150,13 +153,30 @@ def enrol_and_randomise(protocol: Protocol, replicate: int,
     return Enrolled(replicate, streams, cohort, arm, strata, enrol_day, dropout)
 
 
-def analyse(protocol: Protocol, responder: np.ndarray, arm: np.ndarray,
-            strata: np.ndarray) -> BinaryAnalysis:
-    """The protocol's primary analysis of one trial's (or its first patients') outcomes."""
+def endpoint_data(protocol: Protocol, enrolled: Enrolled,
+                  outcomes: Outcomes) -> tuple[EndpointData, ...]:
+    """The endpoints an outcome model measured, primary first; a model that reports only
+    the binary primary responder gets it wrapped, with baseline SLEDAI-2K as covariate."""
+    if outcomes.endpoints:
+        return tuple(outcomes.endpoints)
+    base = enrolled.cohort.patients["sledai0"].to_numpy(dtype=float)
+    return (EndpointData(protocol.endpoint.primary, "binary",
+                         np.asarray(outcomes.responder, dtype=float), baseline=base),)
+
+
+def analyse(protocol: Protocol, endpoints: Sequence[EndpointData] | np.ndarray,
+            arm: np.ndarray, strata: np.ndarray) -> TrialAnalysis:
+    """The protocol's analysis of one trial's (or its first patients') endpoints: the
+    primary (``endpoints[0]``; an array is taken as the binary primary's responders) and
+    the secondaries, with the protocol's methods, multiplicity rule and fixed sequence."""
+    if isinstance(endpoints, np.ndarray):
+        endpoints = (EndpointData(protocol.endpoint.primary, "binary",
+                                  endpoints.astype(float)),)
     a = protocol.analysis
-    return analyse_binary(responder, arm, [x.name for x in protocol.arms],
-                          protocol.arms.index(protocol.control_arm), test=a.test,
-                          alpha=a.alpha, sided=a.sided, strata=strata)
+    return analyse_trial(endpoints, arm, strata, [x.name for x in protocol.arms],
+                         protocol.arms.index(protocol.control_arm), alpha=a.alpha,
+                         sided=a.sided, multiplicity=a.multiplicity, methods=a.methods,
+                         sequence=a.sequence)
 
 
 def simulate_trials(protocol: Protocol, replicates: Sequence[int],
@@ -172,10 +192,13 @@ def simulate_trials(protocol: Protocol, replicates: Sequence[int],
     model = outcome_model(protocol, params, conditional=conditional,
                           fixed_effect=fixed_effect)
     outcomes: list[Outcomes] = model.simulate(protocol, batch)
-    return [TrialResult(protocol, e.replicate, e.cohort, e.arm, e.strata, e.enrol_day,
-                        e.dropout_day, o.responder,
-                        analyse(protocol, o.responder, e.arm, e.strata), o.detail)
-            for e, o in zip(batch, outcomes, strict=True)]
+    out = []
+    for e, o in zip(batch, outcomes, strict=True):
+        data = endpoint_data(protocol, e, o)
+        out.append(TrialResult(protocol, e.replicate, e.cohort, e.arm, e.strata, e.enrol_day,
+                               e.dropout_day, o.responder,
+                               analyse(protocol, data, e.arm, e.strata), o.detail, data))
+    return out
 
 
 def simulate_trial(protocol: Protocol, replicate: int = 0,

@@ -24,6 +24,7 @@ import numpy as np
 
 from trialsim.cohort import Cohort
 from trialsim.protocol import Protocol
+from trialsim.stats.endpoint_data import EndpointData
 from trialsim.streams import ReplicateStreams
 
 
@@ -56,10 +57,14 @@ class Outcomes:
     ``responder`` is the primary endpoint with the missing-data rule applied (dropouts
     before the endpoint week are non-responders). ``detail`` holds model-specific records
     (the mechanistic model's trajectory, visits and adverse events) or ``None``.
+    ``endpoints``: every endpoint measured, primary first, as the analyses take them
+    (:class:`~trialsim.stats.endpoint_data.EndpointData`); empty when the model reports
+    only the binary primary ``responder`` (``trial.py`` then wraps it).
     """
 
     responder: np.ndarray
     detail: Any = None
+    endpoints: tuple[EndpointData, ...] = ()
 
 
 class OutcomeModel(ABC):

@@ -28,7 +28,12 @@ class EndpointData:
     ``baseline``: the baseline value used as a covariate by adjusted analyses (ANCOVA,
     adjusted logistic regression), e.g. baseline SLEDAI-2K.
     ``repeated`` and ``weeks``: the value at every post-baseline visit, shape (n, visits),
-    NaN where missing, for repeated-measures analyses.
+    NaN where missing, for repeated-measures analyses; the last visit is the endpoint's
+    (the repeated-measures model estimates the effect there).
+    ``higher_is_better``: whether a larger value favours an arm — responders (binary), a
+    larger value (continuous; False for a change in SLEDAI-2K, where a fall is
+    improvement), a longer time to the event (time-to-event; False when the event is good,
+    e.g. time to response). One-sided tests and "arm better" decisions use it.
     """
 
     name: str
@@ -38,9 +43,19 @@ class EndpointData:
     baseline: np.ndarray | None = None
     repeated: np.ndarray | None = None
     weeks: np.ndarray | None = None
+    higher_is_better: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"endpoint kind must be one of {KINDS}, got {self.kind!r}")
         if self.kind == "time-to-event" and self.event is None:
             raise ValueError("a time-to-event endpoint needs its event indicator")
+
+    def head(self, m: int) -> EndpointData:
+        """The same endpoint for the first ``m`` patients (a trial of ``m``: power curves)."""
+        def cut(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[:m]
+
+        return EndpointData(self.name, self.kind, self.value[:m], cut(self.event),
+                            cut(self.baseline), cut(self.repeated), self.weeks,
+                            self.higher_is_better)
