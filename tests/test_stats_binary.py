@@ -6,15 +6,12 @@ reference implementations (the vectorised path must give the libraries' answers)
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 from statsmodels.stats.contingency_tables import StratifiedTable
-
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 from trialsim.stats.binary import (

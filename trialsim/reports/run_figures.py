@@ -38,7 +38,8 @@ def response_png(summary: dict[str, Any]) -> bytes:
     fig, ax = plt.subplots(figsize=(6.5, 3.6), dpi=DPI)
     ax.bar(x, np.nan_to_num(est), color=[_colour(k) for k in range(len(arms))], alpha=0.8,
            width=0.6, label=f"one trial (replicate 0), {level} CI")
-    ax.errorbar(x, est, yerr=[est - lo, hi - est], fmt="none", ecolor="black", capsize=4)
+    ax.errorbar(x, est, yerr=[np.maximum(est - lo, 0), np.maximum(hi - est, 0)], fmt="none",
+                ecolor="black", capsize=4)
     oc = summary.get("operating_characteristics")
     if oc:
         m = np.array([num(a.get("mean_estimate", a.get("mean_rate"))) for a in oc["arms"]])

@@ -62,7 +62,9 @@ def describe(data: EndpointData, arm: np.ndarray, names: Sequence[str],
             rate, ci = NAN, (NAN, NAN)
         else:
             lo, hi = proportion_confint(x, n_obs, alpha=1 - level, method="wilson")
-            rate, ci = x / n_obs, (float(lo), float(hi))
+            # exact at the boundaries (the formula's values there, free of rounding)
+            lo, hi = (0.0 if x == 0 else float(lo)), (1.0 if x == n_obs else float(hi))
+            rate, ci = x / n_obs, (lo, hi)
         out.append(ArmSummary(str(name), "binary", int(m.sum()), n_obs, "rate", rate, ci,
                               level, count=x))
     return out, warn
