@@ -278,8 +278,8 @@ def gee(repeated: np.ndarray, arm: np.ndarray, strata: np.ndarray,
             cross = ((res.sum(axis=2) ** 2 - ssr) / 2).sum(axis=1) / scale
             rho = cross / (pairs - p_r)
             c_i = rho[:, None] / (1 + (m_i - 1) * rho[:, None])            # (R, n)
-        a = _fill((xtx_raw - np.einsum("rn,rnp,rnq->rpq", c_i, sx, sx, optimize=True)) / (1 - rho)[:, None, None],
-                  present)
+        shrink = np.einsum("rn,rnp,rnq->rpq", c_i, sx, sx, optimize=True)
+        a = _fill((xtx_raw - shrink) / (1 - rho)[:, None, None], present)
         b = (xty - np.einsum("rn,rnp,rn->rp", c_i, sx, y.sum(axis=2))) / (1 - rho)[:, None]
         inv, ok2 = _inv(a)
         new = np.einsum("rpq,rq->rp", inv, b)
