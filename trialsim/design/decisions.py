@@ -9,11 +9,15 @@ and each arm's summary. :func:`size_outcomes` gives them for any endpoint kind:
   tests of :mod:`trialsim.stats.binary` and the vectorised multiplicity adjustments of
   :mod:`trialsim.stats.multiplicity` (Dunnett by its critical value per allocation), for
   every replicate and size in one call;
-* **general path** — any other endpoint or method: :func:`trialsim.trial.analyse` (the
-  analysis a run reports) on the first ``n`` patients of each replicate.
+* **batch path** — logistic regression, ANCOVA, GEE, log-rank and Cox: the vectorised
+  fits of :mod:`trialsim.stats.batch` (checked against the one-trial statsmodels fits to
+  1e-6) for every replicate at once, one call per size;
+* **general path** — anything else (Dunnett's adjustment of t-based analyses):
+  :func:`trialsim.trial.analyse` (the analysis a run reports) on the first ``n`` patients
+  of each replicate.
 
-Both give the decisions of :func:`trialsim.trial.analyse` (a test checks the fast path
-against it trial by trial).
+All give the decisions of :func:`trialsim.trial.analyse` (``tests/test_decisions.py``
+checks them trial by trial).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import numpy as np
 from scipy import stats
 
 from trialsim.protocol import Protocol
+from trialsim.stats import batch
 from trialsim.stats.binary import TESTS, compare_counts
 from trialsim.stats.multiplicity import adjust, dunnett_critical
 from trialsim.trial import TrialResult, analyse
@@ -126,11 +131,120 @@ def _general(protocol: Protocol, results: Sequence[TrialResult],
     return SizeOutcomes(rej, raw, p, ben, est, arm_est, arm_n)
 
 
+BATCH = ("logistic", "ancova", "gee", "logrank", "cox")
+
+
+def _stack(results: Sequence[TrialResult], n: int, attr: str) -> np.ndarray | None:
+    parts = [getattr(res.endpoints[0], attr) for res in results]
+    if parts[0] is None:
+        return None
+    return np.stack([np.asarray(p, dtype=float)[:n] for p in parts])
+
+
+def _arm_estimates(kind: str, value: np.ndarray, event: np.ndarray | None, arm: np.ndarray,
+                   k: int) -> np.ndarray:
+    """Each arm's summary (rate, mean or events per patient-year), (R, arms)."""
+    out = np.full((arm.shape[0], k), np.nan)
+    with np.errstate(all="ignore"):
+        for j in range(k):
+            m = (arm == j) & ~np.isnan(value)
+            if kind == "time-to-event":
+                ev = np.where(m, event, 0).sum(axis=1)
+                py = np.where(m, value, 0).sum(axis=1) / 365.25
+                out[:, j] = np.where(py > 0, ev / py, np.nan)
+            else:
+                cnt = m.sum(axis=1)
+                out[:, j] = np.where(cnt > 0, np.where(m, value, 0).sum(axis=1) / cnt, np.nan)
+    return out
+
+
+def _batch_one(protocol: Protocol, results: Sequence[TrialResult], n: int, method: str
+               ) -> tuple[np.ndarray, ...]:
+    """(p_two, p_greater, p_less, estimate, increasing-on-log?, arm estimates) at size n."""
+    k = len(protocol.arms)
+    control = protocol.arms.index(protocol.control_arm)
+    active = [j for j in range(k) if j != control]
+    arm = np.stack([res.arm[:n] for res in results])
+    strata = np.stack([res.strata[:n] for res in results])
+    value = _stack(results, n, "value")
+    base = _stack(results, n, "baseline")
+    event = _stack(results, n, "event")
+    kind = results[0].endpoints[0].kind
+    df = np.inf
+    if method in ("ancova", "gee", "logistic"):
+        if method == "ancova":
+            est, se, df_r = batch.ancova(value, arm, strata, base, active, control)
+            df = df_r[:, None]
+        elif method == "logistic":
+            est, se = batch.logistic(value, arm, strata, base, active, control)
+        else:
+            rep = np.stack([np.asarray(res.endpoints[0].repeated, dtype=float)[:n]
+                            for res in results])
+            est, se = batch.gee(rep, arm, strata, base, active, control)
+        t = est / se
+        dist = stats.t(df) if np.isfinite(df).all() and method == "ancova" else stats.norm
+        p_two, p_g, p_l = 2 * dist.sf(np.abs(t)), dist.sf(t), dist.cdf(t)
+        estimate = np.exp(est) if method == "logistic" else est
+        log_scale, increasing = method == "logistic", True
+    elif method == "cox":
+        x = np.stack([(arm == j).astype(float) for j in active], axis=-1)
+        beta, se = batch.cox(value, event.astype(bool), x, strata, ~np.isnan(value))
+        z = beta / se
+        p_two, p_g, p_l = 2 * stats.norm.sf(np.abs(z)), stats.norm.sf(z), stats.norm.cdf(z)
+        estimate, log_scale, increasing = np.exp(beta), True, False
+    else:                                                   # logrank
+        cols = []
+        for j in active:
+            inc = np.isin(arm, [j, control]) & ~np.isnan(value)
+            o, e, v = batch.logrank(np.nan_to_num(value), event.astype(bool), arm == j,
+                                    strata, inc)
+            with np.errstate(all="ignore"):
+                z = np.where(v > 0, (o - e) / np.sqrt(v), np.nan)
+                cols.append((z, np.where(v > 0, np.exp((o - e) / v), np.nan)))
+        z = np.stack([c[0] for c in cols], axis=-1)
+        p_two, p_g, p_l = stats.chi2.sf(z * z, 1), stats.norm.sf(z), stats.norm.cdf(z)
+        estimate = np.stack([c[1] for c in cols], axis=-1)
+        log_scale, increasing = True, False
+    arm_est = _arm_estimates(kind, value, event, arm, k)
+    return p_two, p_g, p_l, estimate, log_scale, increasing, arm_est, df
+
+
+def _batch(protocol: Protocol, results: Sequence[TrialResult], sizes: Sequence[int],
+           method: str) -> SizeOutcomes:
+    a = protocol.analysis
+    k = len(protocol.arms)
+    higher = np.array([res.endpoints[0].higher_is_better for res in results])[:, None]
+    per = [_batch_one(protocol, results, n, method) for n in sizes]
+    p_two, p_g, p_l, est = (np.stack([x[i] for x in per], axis=1) for i in range(4))
+    log_scale, increasing = per[0][4], per[0][5]
+    d = np.where(higher, 1.0, -1.0)[:, None] * (1.0 if increasing else -1.0)   # (R, 1, 1)
+    p = p_two if a.sided == 2 else np.where(d > 0, p_g, p_l)
+    with np.errstate(all="ignore"):
+        benefit = d * (np.log(est) if log_scale else est)
+        stat = stats.norm.isf(p_two / 2) if a.sided == 2 else stats.norm.isf(p)
+    arm_est = np.stack([x[6] for x in per], axis=1)
+    arm_n = np.stack([[np.bincount(res.arm[:n], minlength=k) for n in sizes]
+                      for res in results]).astype(float)
+    control = protocol.arms.index(protocol.control_arm)
+    active = [j for j in range(k) if j != control]
+    n_arm = np.stack([[[np.sum(~np.isnan(res.endpoints[0].value[:n]) & (res.arm[:n] == j))
+                        for j in active] for n in sizes] for res in results]).astype(float)
+    n_ctl = np.stack([[[np.sum(~np.isnan(res.endpoints[0].value[:n])
+                               & (res.arm[:n] == control))] * len(active) for n in sizes]
+                      for res in results]).astype(float)
+    reject, raw = _decide(protocol, p, benefit, stat, n_arm, n_ctl)
+    return SizeOutcomes(reject, raw, p, benefit, est, arm_est, arm_n)
+
+
 def size_outcomes(protocol: Protocol, results: Sequence[TrialResult],
                   sizes: Sequence[int]) -> SizeOutcomes:
     """The primary analysis of the first ``n`` patients of every result, for every ``n`` in
     ``sizes`` (see module docstring)."""
     kind = results[0].endpoints[0].kind if results else "binary"
+    method = protocol.analysis.methods[kind]
     if kind == "binary" and fast(protocol):
         return _fast(protocol, results, sizes)
+    if method in BATCH and not (protocol.analysis.multiplicity == "dunnett"
+                                and method == "ancova" and len(protocol.arms) > 2):
+        return _batch(protocol, results, sizes, method)
     return _general(protocol, results, sizes)
