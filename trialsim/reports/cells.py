@@ -79,10 +79,16 @@ def estimate_name(c: dict[str, Any], kind: str) -> str:
     return "difference"
 
 
+CI_METHOD = {"chisq": "Newcombe", "chisq-yates": "Newcombe", "fisher": "Newcombe",
+             "cmh": "MH, Sato", "logistic": "Wald", "ancova": "t", "gee": "bias-reduced sandwich",
+             "logrank": "Peto", "cox": "Wald"}
+
+
 def comparison_headers(kind: str, comps: list[dict[str, Any]], adjusted: bool) -> list[str]:
     first = comps[0] if comps else {"scale": "difference", "estimand": "", "ci_level": 0.95}
     name = estimate_name(first, kind)
-    cols = ["comparison", name, f"{level(first)} CI", "p-value"]
+    how = CI_METHOD.get(first.get("test", ""))
+    cols = ["comparison", name, f"{level(first)} CI" + (f" ({how})" if how else ""), "p-value"]
     if adjusted:
         cols.append(f"adjusted p ({first.get('multiplicity', 'none')})")
     cols.append("significant")
