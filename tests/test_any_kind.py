@@ -48,7 +48,8 @@ class _Synthetic(OutcomeModel):
                                   higher_is_better=False)
             flare = EndpointData("time_to_flare", "time-to-event", np.minimum(t, 168),
                                  event=t < 168)
-            out.append(Outcomes(responder=np.zeros(e.n, bool), endpoints=(change, flare)))
+            out.append(Outcomes(responder=np.zeros(e.n, bool),
+                                endpoints={"sledai_change": change, "time_to_flare": flare}))
         return out
 
 

@@ -10,8 +10,8 @@ of ``n >= m`` are exactly the patients of the trial of ``m`` (see :meth:`TrialRe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,8 +28,8 @@ from trialsim.stats.endpoint_data import EndpointData
 from trialsim.stats.results import TrialAnalysis
 from trialsim.streams import ReplicateStreams, Stage
 
-__all__ = ["TrialResult", "analyse", "endpoint_data", "enrol_and_randomise", "schedules",
-           "simulate_trial", "simulate_trials"]
+__all__ = ["TrialResult", "analyse", "endpoint_data", "enrol_and_randomise", "ordered",
+           "schedules", "simulate_trial", "simulate_trials"]
 
 DAYS_PER_MONTH = 30.4375
 
@@ -48,7 +48,8 @@ class TrialResult:
     responder: np.ndarray
     analysis: TrialAnalysis
     detail: MechanisticDetail | None = None
-    endpoints: tuple[EndpointData, ...] = ()   # primary first, then the secondaries
+    # every endpoint measured, by name: the primary first, then the secondaries
+    endpoints: dict[str, EndpointData] = field(default_factory=dict)
 
     def _mechanistic(self) -> MechanisticDetail:
         if self.detail is None:
@@ -154,26 +155,45 @@ def enrol_and_randomise(protocol: Protocol, replicate: int,
 
 
 def endpoint_data(protocol: Protocol, enrolled: Enrolled,
-                  outcomes: Outcomes) -> tuple[EndpointData, ...]:
-    """The endpoints an outcome model measured, primary first; a model that reports only
-    the binary primary responder gets it wrapped, with baseline SLEDAI-2K as covariate."""
+                  outcomes: Outcomes) -> dict[str, EndpointData]:
+    """The endpoints an outcome model measured, by name (primary first); a model that
+    reports only the binary primary responder gets it wrapped, with baseline SLEDAI-2K as
+    the covariate of adjusted analyses."""
     if outcomes.endpoints:
-        return tuple(outcomes.endpoints)
+        return dict(outcomes.endpoints)
     base = enrolled.cohort.patients["sledai0"].to_numpy(dtype=float)
-    return (EndpointData(protocol.endpoint.primary, "binary",
-                         np.asarray(outcomes.responder, dtype=float), baseline=base),)
+    name = protocol.endpoint.primary
+    return {name: EndpointData(name, "binary", np.asarray(outcomes.responder, dtype=float),
+                               baseline=base)}
 
 
-def analyse(protocol: Protocol, endpoints: Sequence[EndpointData] | np.ndarray,
+def ordered(protocol: Protocol,
+            endpoints: Mapping[str, EndpointData]) -> list[EndpointData]:
+    """The protocol's primary endpoint first, then its secondary endpoints in their order,
+    then anything else reported (descriptive); the first reported stands in for a primary
+    the model did not name."""
+    names = [protocol.endpoint.primary, *getattr(protocol.endpoint, "secondary", ())]
+    out = [endpoints[n] for n in names if n in endpoints]
+    rest = [v for k, v in endpoints.items() if k not in names]
+    if protocol.endpoint.primary not in endpoints:
+        return rest + out
+    return out + rest
+
+
+def analyse(protocol: Protocol,
+            endpoints: Mapping[str, EndpointData] | Sequence[EndpointData] | np.ndarray,
             arm: np.ndarray, strata: np.ndarray) -> TrialAnalysis:
     """The protocol's analysis of one trial's (or its first patients') endpoints: the
-    primary (``endpoints[0]``; an array is taken as the binary primary's responders) and
-    the secondaries, with the protocol's methods, multiplicity rule and fixed sequence."""
+    primary and the secondaries (a mapping by name is put in protocol order by
+    :func:`ordered`; a sequence is taken as primary first; an array as the binary primary's
+    responders), with the protocol's methods, multiplicity rule and fixed sequence."""
     if isinstance(endpoints, np.ndarray):
-        endpoints = (EndpointData(protocol.endpoint.primary, "binary",
-                                  endpoints.astype(float)),)
+        endpoints = [EndpointData(protocol.endpoint.primary, "binary",
+                                  endpoints.astype(float))]
+    elif isinstance(endpoints, Mapping):
+        endpoints = ordered(protocol, endpoints)
     a = protocol.analysis
-    return analyse_trial(endpoints, arm, strata, [x.name for x in protocol.arms],
+    return analyse_trial(list(endpoints), arm, strata, [x.name for x in protocol.arms],
                          protocol.arms.index(protocol.control_arm), alpha=a.alpha,
                          sided=a.sided, multiplicity=a.multiplicity, methods=a.methods,
                          sequence=a.sequence)

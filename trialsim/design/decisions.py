@@ -22,7 +22,7 @@ checks them trial by trial).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +31,7 @@ from scipy import stats
 from trialsim.protocol import Protocol
 from trialsim.stats import batch
 from trialsim.stats.binary import TESTS, compare_counts
+from trialsim.stats.endpoint_data import EndpointData
 from trialsim.stats.multiplicity import adjust, dunnett_critical
 from trialsim.trial import TrialResult, analyse
 
@@ -48,6 +49,15 @@ class SizeOutcomes:
     arm_n: np.ndarray           # patients randomised per arm
 
 
+def primary_data(protocol: Protocol, res: TrialResult) -> EndpointData:
+    """A result's primary endpoint: by the protocol's name, else the first one reported."""
+    e = res.endpoints
+    if isinstance(e, Mapping):
+        return e[protocol.endpoint.primary] if protocol.endpoint.primary in e else next(
+            iter(e.values()))
+    return e[0]
+
+
 def fast(protocol: Protocol) -> bool:
     """Whether the primary analysis runs on the vectorised count path."""
     return protocol.analysis.test in TESTS
@@ -58,7 +68,7 @@ def _counts(protocol: Protocol, res: TrialResult, sizes: Sequence[int]
     """Responders and analysed patients per (size, stratum, arm), patients per (size, arm)."""
     k = len(protocol.arms)
     strata = 2 ** len(protocol.randomization.stratify_by)
-    y = res.endpoints[0].value
+    y = primary_data(protocol, res).value
     seen = ~np.isnan(y)
     cell = res.strata * k + res.arm
     x = np.stack([np.bincount(cell[:n], weights=np.where(seen, y, 0.0)[:n],
@@ -99,7 +109,8 @@ def _fast(protocol: Protocol, results: Sequence[TrialResult],
     x = np.stack([c[0] for c in counts])                        # (R, S, strata, arms)
     m = np.stack([c[1] for c in counts])
     arm_n = np.stack([c[2] for c in counts]).astype(float)
-    higher = np.array([res.endpoints[0].higher_is_better for res in results])[:, None, None]
+    higher = np.array([primary_data(protocol, res).higher_is_better
+                       for res in results])[:, None, None]
     d = np.where(higher, 1.0, -1.0)
     cc = compare_counts(x, m, control, test=a.test)
     p = cc.p_two if a.sided == 2 else np.where(d > 0, cc.p_greater, cc.p_less)
@@ -121,7 +132,8 @@ def _general(protocol: Protocol, results: Sequence[TrialResult],
     alpha, sided = protocol.analysis.alpha, protocol.analysis.sided
     for i, res in enumerate(results):
         for s, n in enumerate(sizes):
-            an = analyse(protocol, [res.endpoints[0].head(n)], res.arm[:n], res.strata[:n])
+            an = analyse(protocol, [primary_data(protocol, res).head(n)], res.arm[:n],
+                         res.strata[:n])
             for j, cmp in enumerate(an.comparisons):
                 rej[i, s, j] = bool(cmp.significant)
                 raw[i, s, j] = bool(cmp.p_value < alpha) and (sided == 2 or cmp.benefit > 0)
@@ -134,8 +146,9 @@ def _general(protocol: Protocol, results: Sequence[TrialResult],
 BATCH = ("logistic", "ancova", "gee", "logrank", "cox")
 
 
-def _stack(results: Sequence[TrialResult], n: int, attr: str) -> np.ndarray | None:
-    parts = [getattr(res.endpoints[0], attr) for res in results]
+def _stack(protocol: Protocol, results: Sequence[TrialResult], n: int,
+           attr: str) -> np.ndarray | None:
+    parts = [getattr(primary_data(protocol, res), attr) for res in results]
     if parts[0] is None:
         return None
     return np.stack([np.asarray(p, dtype=float)[:n] for p in parts])
@@ -166,10 +179,10 @@ def _batch_one(protocol: Protocol, results: Sequence[TrialResult], n: int, metho
     active = [j for j in range(k) if j != control]
     arm = np.stack([res.arm[:n] for res in results])
     strata = np.stack([res.strata[:n] for res in results])
-    value = _stack(results, n, "value")
-    base = _stack(results, n, "baseline")
-    event = _stack(results, n, "event")
-    kind = results[0].endpoints[0].kind
+    value = _stack(protocol, results, n, "value")
+    base = _stack(protocol, results, n, "baseline")
+    event = _stack(protocol, results, n, "event")
+    kind = primary_data(protocol, results[0]).kind
     df = np.inf
     if method in ("ancova", "gee", "logistic"):
         if method == "ancova":
@@ -178,8 +191,8 @@ def _batch_one(protocol: Protocol, results: Sequence[TrialResult], n: int, metho
         elif method == "logistic":
             est, se = batch.logistic(value, arm, strata, base, active, control)
         else:
-            rep = np.stack([np.asarray(res.endpoints[0].repeated, dtype=float)[:n]
-                            for res in results])
+            rep = np.stack([np.asarray(primary_data(protocol, res).repeated,
+                                       dtype=float)[:n] for res in results])
             est, se = batch.gee(rep, arm, strata, base, active, control)
         t = est / se
         dist = stats.t(df) if np.isfinite(df).all() and method == "ancova" else stats.norm
@@ -213,7 +226,8 @@ def _batch(protocol: Protocol, results: Sequence[TrialResult], sizes: Sequence[i
            method: str) -> SizeOutcomes:
     a = protocol.analysis
     k = len(protocol.arms)
-    higher = np.array([res.endpoints[0].higher_is_better for res in results])[:, None]
+    higher = np.array([primary_data(protocol, res).higher_is_better
+                       for res in results])[:, None]
     per = [_batch_one(protocol, results, n, method) for n in sizes]
     p_two, p_g, p_l, est = (np.stack([x[i] for x in per], axis=1) for i in range(4))
     log_scale, increasing = per[0][4], per[0][5]
@@ -227,11 +241,12 @@ def _batch(protocol: Protocol, results: Sequence[TrialResult], sizes: Sequence[i
                       for res in results]).astype(float)
     control = protocol.arms.index(protocol.control_arm)
     active = [j for j in range(k) if j != control]
-    n_arm = np.stack([[[np.sum(~np.isnan(res.endpoints[0].value[:n]) & (res.arm[:n] == j))
-                        for j in active] for n in sizes] for res in results]).astype(float)
-    n_ctl = np.stack([[[np.sum(~np.isnan(res.endpoints[0].value[:n])
-                               & (res.arm[:n] == control))] * len(active) for n in sizes]
-                      for res in results]).astype(float)
+    seen = [~np.isnan(primary_data(protocol, res).value) for res in results]
+    n_arm = np.stack([[[np.sum(ok[:n] & (res.arm[:n] == j)) for j in active] for n in sizes]
+                      for res, ok in zip(results, seen, strict=True)]).astype(float)
+    n_ctl = np.stack([[[np.sum(ok[:n] & (res.arm[:n] == control))] * len(active)
+                       for n in sizes]
+                      for res, ok in zip(results, seen, strict=True)]).astype(float)
     reject, raw = _decide(protocol, p, benefit, stat, n_arm, n_ctl)
     return SizeOutcomes(reject, raw, p, benefit, est, arm_est, arm_n)
 
@@ -240,7 +255,7 @@ def size_outcomes(protocol: Protocol, results: Sequence[TrialResult],
                   sizes: Sequence[int]) -> SizeOutcomes:
     """The primary analysis of the first ``n`` patients of every result, for every ``n`` in
     ``sizes`` (see module docstring)."""
-    kind = results[0].endpoints[0].kind if results else "binary"
+    kind = primary_data(protocol, results[0]).kind if results else "binary"
     method = protocol.analysis.methods[kind]
     if kind == "binary" and fast(protocol):
         return _fast(protocol, results, sizes)

@@ -33,7 +33,7 @@ import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.proportion import power_proportions_2indep
 
-from trialsim.design.decisions import size_outcomes
+from trialsim.design.decisions import primary_data, size_outcomes
 from trialsim.design.replicates import DEFAULT_CHUNK
 from trialsim.design.sequential import bounds_for, decide, look_sizes, signed_z
 from trialsim.errors import TrialsimError
@@ -112,7 +112,7 @@ def simulate_chunk(protocol: Protocol, sizes: Sequence[int], reps: range,
         seq = _sequential(protocol, results, sizes, control)
         rej = rej.copy()
         rej[..., 0] = seq[..., 1] > 0
-    tally.kind = results[0].endpoints[0].kind
+    tally.kind = primary_data(protocol, results[0]).kind
     tally.reject.append(rej)
     tally.reject_raw.append(out.reject_raw if protocol.interim is None else rej)
     tally.rates.append(out.arm_estimate)

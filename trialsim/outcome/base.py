@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -57,14 +57,14 @@ class Outcomes:
     ``responder`` is the primary endpoint with the missing-data rule applied (dropouts
     before the endpoint week are non-responders). ``detail`` holds model-specific records
     (the mechanistic model's trajectory, visits and adverse events) or ``None``.
-    ``endpoints``: every endpoint measured, primary first, as the analyses take them
-    (:class:`~trialsim.stats.endpoint_data.EndpointData`); empty when the model reports
-    only the binary primary ``responder`` (``trial.py`` then wraps it).
+    ``endpoints``: every endpoint measured, by name, primary first, as the analyses take
+    them (:class:`~trialsim.stats.endpoint_data.EndpointData`); empty when the model
+    reports only the binary primary ``responder`` (``trial.py`` then wraps it).
     """
 
     responder: np.ndarray
     detail: Any = None
-    endpoints: tuple[EndpointData, ...] = ()
+    endpoints: dict[str, EndpointData] = field(default_factory=dict)
 
 
 class OutcomeModel(ABC):
