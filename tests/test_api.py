@@ -16,7 +16,7 @@ def test_simulate_returns_tables_and_renders() -> None:
     assert isinstance(r.summary, pd.DataFrame)
     assert list(r.summary.index) == [a.name for a in p.arms]
     assert r.summary["n"].sum() == 20 == len(r.patients)
-    assert {"mean_rate", "ci95_low", "ci95_high"} <= set(r.summary.columns)
+    assert {"mean_rate", "ci_low", "ci_high"} <= set(r.summary.columns)
     assert sorted(r.replicates["replicate"]) == [0, 1, 2]
     assert set(r.visits["id"]) == set(r.patients["id"])
     assert r.document["seed"] == 1 and r.document["replicates"] == 3

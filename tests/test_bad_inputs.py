@@ -341,7 +341,8 @@ CASES: list[Case] = [
                                       'stratify_by = ["blood_group"]')),
          "randomization.stratify_by[0] must be one of"),
     Case("unknown-test", protocol(('test = "chisq"', 'test = "ttest"')),
-         "analysis.test must be one of 'chisq', 'fisher' or 'cmh' (got \"ttest\")"),
+         "analysis.test must be one of 'chisq', 'chisq-yates', 'fisher', 'cmh' or 'logistic' "
+         "(got \"ttest\")"),
     Case("unknown-endpoint", protocol(('primary = "sri4"', 'primary = "sri7"')),
          "endpoint.primary must be one of"),
     Case("alpha-half", protocol(("alpha = 0.05", "alpha = 0.5")), "analysis.alpha must be < 0.5"),

@@ -71,7 +71,7 @@ def test_default_protocol_power_json(tmp_path: Path) -> None:
     se = (rates["il2-1miu"]["mean_rate_se"] ** 2 + rates["placebo"]["mean_rate_se"] ** 2) ** 0.5
     assert gap > 4 * se
     for arm in doc["arms"]:
-        assert arm["ci95"][0] <= arm["rate"] <= arm["ci95"][1]
+        assert arm["ci"][0] <= arm["rate"] <= arm["ci"][1] and arm["ci_level"] == 0.95
 
 
 def test_same_seed_same_results_other_seed_other_patients(tmp_path: Path) -> None:

@@ -462,3 +462,29 @@ def test_with_overrides_validates() -> None:
     with pytest.raises(ProtocolError, match=r"population\.n must be at least the number of arms"):
         three.with_overrides(n=2)
     assert base.with_overrides(replicates=7).trial.replicates == 7
+
+
+def test_analysis_fields_errors_name_file_field_and_allowed_values() -> None:
+    for key, bad, allowed in (
+            ("multiplicity", "sidak", "'none', 'bonferroni', 'holm', 'hochberg' or 'dunnett'"),
+            ("test", "t-test", "'chisq', 'chisq-yates', 'fisher', 'cmh' or 'logistic'"),
+            ("continuous", "mmrm", "'ancova' or 'gee'"),
+            ("time_to_event", "weibull", "'logrank' or 'cox'")):
+        data = _minimal()
+        data.setdefault("analysis", {})[key] = bad
+        assert _error(data) == f'p.toml: analysis.{key} must be one of {allowed} (got "{bad}").'
+    data = _minimal()
+    data["analysis"] = {"sequence": ["renal_response"]}
+    assert _error(data) == ("p.toml: analysis.sequence[0] must name a secondary endpoint of "
+                            '[endpoint] secondary (none declared) (got "renal_response").')
+    data = _minimal()
+    data["analysis"] = {"sequence": ["a", "a"]}
+    assert "repeated: a" in _error(data)
+
+
+def test_analysis_defaults_use_the_strata_and_control_the_fwer() -> None:
+    p = parse_protocol(_minimal())
+    assert (p.analysis.test, p.analysis.continuous, p.analysis.time_to_event,
+            p.analysis.multiplicity) == ("cmh", "ancova", "logrank", "holm")
+    assert p.analysis.methods == {"binary": "cmh", "continuous": "ancova",
+                                  "time-to-event": "logrank"}

@@ -92,7 +92,8 @@ def test_report_has_every_section_and_embedded_images(run_dir: Path) -> None:
     for src in imgs:
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     for label in ("one simulated trial (replicate 0)", "averaged over 6 simulated trials",
-                  "Holm", "Newcombe", "Wilson", "git commit", "protocol digest", "screened"):
+                  "multiplicity", "Newcombe", "Wilson", "git commit", "protocol digest",
+                  "screened"):
         assert label in text, label
     summary = json.loads((run_dir / "summary.json").read_text())
     assert {"trialsim_version", "git_commit", "protocol_digest", "seed", "started_utc",

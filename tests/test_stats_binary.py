@@ -1,12 +1,10 @@
-"""Tests of trialsim.stats.binary: intervals, 2x2 tests and the one-trial analysis.
+"""Tests of trialsim.stats.binary: the vectorised intervals and 2x2 tests of power curves.
 
 Known values come from published examples; scipy and statsmodels serve as independent
-reference implementations for the tests.
+reference implementations (the vectorised path must give the libraries' answers).
 """
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
@@ -14,13 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 from statsmodels.stats.contingency_tables import StratifiedTable
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 from trialsim.stats.binary import (
-    BinaryAnalysis,
-    analyse_binary,
     chisq_pvalue,
     cmh_pvalue,
+    cmh_test,
+    compare_arms,
+    compare_counts,
     fisher_pvalue,
+    mh_risk_difference,
     newcombe_interval,
     wilson_interval,
 )
@@ -60,7 +61,7 @@ def test_wilson_edges_and_vectorisation() -> None:
     lo, hi = wilson_interval([0, 5, 0, 7], [10, 5, 0, 29])
     assert lo.shape == hi.shape == (4,)
     assert lo[0] == 0.0 and hi[1] == 1.0  # exact at the boundaries
-    assert (lo[2], hi[2]) == (0.0, 1.0)  # n = 0: no information
+    assert np.isnan(lo[2]) and np.isnan(hi[2])  # n = 0: no data, no interval (not (0, 1))
     # 0/10: upper limit z^2/(n+z^2) in closed form.
     z2 = stats.norm.ppf(0.975) ** 2
     assert hi[0] == pytest.approx(z2 / (10 + z2), abs=1e-12)
@@ -85,8 +86,12 @@ def test_wilson_rejects_bad_counts() -> None:
 def test_wilson_contains_estimate(n: int, data: st.DataObject, level: float) -> None:
     x = data.draw(st.integers(0, n))
     lo, hi = wilson_interval(x, n, level)
-    p = x / n if n else 0.0
-    assert 0.0 <= lo <= p <= hi <= 1.0
+    if n == 0:
+        assert np.isnan(lo) and np.isnan(hi)
+        return
+    assert 0.0 <= lo <= x / n <= hi <= 1.0
+    ref = proportion_confint(x, n, alpha=1 - level, method="wilson")
+    assert (float(lo), float(hi)) == pytest.approx(ref, abs=1e-12)
 
 
 # --------------------------------------------------------------------------- Newcombe
@@ -115,6 +120,8 @@ def test_newcombe_contains_difference(t: tuple[int, int, int, int]) -> None:
     x1, n1, x0, n0 = t
     lo, hi = newcombe_interval(x1, n1, x0, n0)
     assert -1.0 <= lo <= x1 / n1 - x0 / n0 <= hi <= 1.0
+    ref = confint_proportions_2indep(x1, n1, x0, n0, method="newcomb", compare="diff")
+    assert (float(lo), float(hi)) == pytest.approx(tuple(map(float, ref)), abs=1e-9)
 
 
 # --------------------------------------------------------------------------- chi-square
@@ -136,13 +143,15 @@ def test_chisq_matches_scipy(t: tuple[int, int, int, int]) -> None:
     x1, n1, x0, n0 = t
     p2 = float(chisq_pvalue(x1, n1, x0, n0))
     p1 = float(chisq_pvalue(x1, n1, x0, n0, sided=1))
-    assert 0.0 <= p2 <= 1.0 and 0.0 <= p1 <= 1.0
     if x1 + x0 in (0, n1 + n0):
-        assert p2 == p1 == 1.0  # degenerate: scipy refuses such tables
+        assert np.isnan(p2) and np.isnan(p1)  # degenerate: scipy refuses such tables
         return
     table = [[x1, n1 - x1], [x0, n0 - x0]]
     expected = stats.chi2_contingency(table, correction=False).pvalue
     assert p2 == pytest.approx(expected, rel=1e-9, abs=1e-14)
+    yates = stats.chi2_contingency(table, correction=True).pvalue
+    assert float(chisq_pvalue(x1, n1, x0, n0, correction=True)) == pytest.approx(
+        yates, rel=1e-9, abs=1e-14)
     # The two-sided p is twice the smaller one-sided p.
     assert p2 == pytest.approx(2 * min(p1, 1 - p1), rel=1e-9, abs=1e-14)
     assert (p1 < 0.5) == (x1 / n1 > x0 / n0)
@@ -154,8 +163,8 @@ def test_chisq_vectorised_and_degenerate() -> None:
     p = chisq_pvalue(x1, 29, x0, 30)
     assert p.shape == (2, 2)
     assert p[0, 0] == pytest.approx(float(chisq_pvalue(19, 29, 11, 30)), rel=1e-12)
-    assert p[0, 1] == 1.0 and p[1, 0] == 1.0  # nobody / everybody responded
-    assert float(chisq_pvalue(0, 0, 3, 10)) == 1.0  # empty arm
+    assert np.isnan(p[0, 1]) and np.isnan(p[1, 0])  # nobody / everybody responded
+    assert np.isnan(chisq_pvalue(0, 0, 3, 10))  # empty arm
     with pytest.raises(ValueError):
         chisq_pvalue(1, 10, 2, 10, sided=3)
 
@@ -214,11 +223,11 @@ def test_cmh_matches_statsmodels(strata: list[tuple[int, int, int, int]]) -> Non
 def test_cmh_matches_statsmodels_random(strata: list[tuple[int, int, int, int]]) -> None:
     x1, n1, x0, n0 = (np.array(c) for c in zip(*strata, strict=True))
     p = cmh_pvalue(x1, n1, x0, n0)
-    assert 0.0 <= p <= 1.0
     m = x1 + x0
     if np.all((m == 0) | (m == n1 + n0)):
-        assert p == 1.0  # no stratum has any variance
+        assert np.isnan(p)  # no stratum has any variance
         return
+    assert 0.0 <= p <= 1.0
     expected = _statsmodels_cmh(x1, n1, x0, n0)
     assert p == pytest.approx(expected, rel=1e-7, abs=1e-12)
     p_one = cmh_pvalue(x1, n1, x0, n0, sided=1)
@@ -241,145 +250,104 @@ def test_cmh_skips_tiny_strata_and_zero_variance() -> None:
     base = cmh_pvalue([12, 8], [20, 15], [7, 6], [21, 14])
     # A one-patient stratum carries no information and must not change the answer.
     assert cmh_pvalue([12, 8, 1], [20, 15, 1], [7, 6, 0], [21, 14, 0]) == pytest.approx(base)
-    assert cmh_pvalue([0, 3], [5, 3], [0, 4], [6, 4]) == 1.0
-    assert cmh_pvalue([1], [1], [0], [0]) == 1.0
+    assert np.isnan(cmh_pvalue([0, 3], [5, 3], [0, 4], [6, 4]))
+    assert np.isnan(cmh_pvalue([1], [1], [0], [0]))
 
 
-# --------------------------------------------------------------------------- analyse_binary
+# --------------------------------------------------------------------------- MH risk difference
+
+AGRESTI = [  # Agresti (2013) Categorical Data Analysis 3rd ed., p. 226: 8-centre trial,
+    # (drug success, drug failure, control success, control failure) per centre
+    (11, 25, 10, 27), (16, 4, 22, 10), (14, 5, 7, 12), (2, 14, 1, 16), (6, 11, 0, 12),
+    (1, 10, 0, 10), (1, 4, 1, 8), (4, 2, 6, 1)]
 
 
-def test_analyse_binary_he_2020() -> None:
-    resp, arm = _patients((11, 30), (19, 29))
-    res = analyse_binary(resp, arm, ["placebo", "il2"], control=0)
-    placebo, il2 = res.arms
-    assert (placebo.name, placebo.n, placebo.responders) == ("placebo", 30, 11)
-    assert (il2.name, il2.n, il2.responders) == ("il2", 29, 19)
-    assert il2.rate == pytest.approx(19 / 29)
-    assert il2.ci95 == pytest.approx((0.4735, 0.8006), abs=1e-4)
-    (cmp,) = res.comparisons
-    assert (cmp.arm, cmp.control, cmp.test) == ("il2", "placebo", "chisq")
-    assert cmp.difference == pytest.approx(19 / 29 - 11 / 30)
-    assert cmp.p_value == pytest.approx(0.0267, abs=4e-4)
-    assert cmp.significant
-    assert cmp.ci95[0] < cmp.difference < cmp.ci95[1]
-
-    fisher = analyse_binary(resp, arm, ["placebo", "il2"], control=0, test="fisher")
-    assert fisher.comparisons[0].p_value == pytest.approx(0.038, abs=2e-3)
-    # One-sided p is about half the two-sided chi-square p here.
-    one = analyse_binary(resp, arm, ["placebo", "il2"], control=0, sided=1)
-    assert one.comparisons[0].p_value == pytest.approx(0.0267 / 2, abs=3e-4)
-    assert one.comparisons[0].significant
+def _agresti() -> tuple[np.ndarray, ...]:
+    t = np.array(AGRESTI, dtype=float)
+    return t[:, 0], t[:, 0] + t[:, 1], t[:, 2], t[:, 2] + t[:, 3]
 
 
-def test_one_sided_requires_positive_difference() -> None:
-    # The arm is slightly worse: with alpha this lax a one-sided p for "arm better" (~0.6)
-    # would pass p < alpha, but a worse arm is never declared superior.
-    resp, arm = _patients((10, 30), (9, 30))
-    res = analyse_binary(resp, arm, ["placebo", "il2"], 0, sided=1, alpha=0.9)
-    cmp = res.comparisons[0]
-    assert cmp.difference < 0 and cmp.p_value < 0.9
-    assert not cmp.significant
-    two = analyse_binary(resp, arm, ["placebo", "il2"], 0, sided=2, alpha=0.9)
-    assert two.comparisons[0].significant  # p ~ 0.78 < 0.9 two-sided
+def test_mh_risk_difference_agresti() -> None:
+    """Agresti (2013, p. 231): Mantel–Haenszel common risk difference 0.130, SE 0.050 (Sato
+    variance); the 95% Wald interval (0.0313, 0.2284) as printed by the GSK ``cicalc`` R
+    package (``ci_risk_diff_mh_strata``) for the same data."""
+    d, var = mh_risk_difference(*_agresti())
+    assert round(float(d), 3) == 0.130
+    assert round(float(np.sqrt(var)), 3) == 0.050
+    z = stats.norm.ppf(0.975)
+    assert float(d - z * np.sqrt(var)) == pytest.approx(0.0313, abs=5e-5)
+    assert float(d + z * np.sqrt(var)) == pytest.approx(0.2284, abs=5e-5)
 
 
-def test_three_arms_control_in_middle_and_json() -> None:
-    resp, arm = _patients((20, 30), (10, 30), (15, 30))
-    res = analyse_binary(resp, arm, ["low", "placebo", "high"], control=1, test="fisher")
-    assert [a.name for a in res.arms] == ["low", "placebo", "high"]
-    pairs = [(c.arm, c.control) for c in res.comparisons]
-    assert pairs == [("low", "placebo"), ("high", "placebo")]
-    d = json.loads(json.dumps(res.to_dict()))
-    assert d["arms"][0] == {
-        "name": "low",
-        "n": 30,
-        "responders": 20,
-        "rate": pytest.approx(2 / 3),
-        "ci95": [pytest.approx(res.arms[0].ci95[0]), pytest.approx(res.arms[0].ci95[1])],
-    }
-    assert set(d["comparisons"][1]) == {
-        "arm", "control", "difference", "ci95", "p_value", "test", "significant",
-    }  # fmt: skip
-    assert d["comparisons"][1]["test"] == "fisher"
-    assert isinstance(d["comparisons"][0]["significant"], bool)
-
-
-def test_cmh_in_analyse_binary() -> None:
-    # Two strata (e.g. baseline SLEDAI < 10 / >= 10); a third arm must not leak into the test.
-    strata_tables = [(12, 20, 7, 21), (8, 15, 6, 14)]
-    resp_parts, arm_parts, strata_parts = [], [], []
-    for s, (x1, n1, x0, n0) in enumerate(strata_tables):
-        r, a = _patients((x0, n0), (x1, n1), (n1, n1))
-        resp_parts.append(r)
-        arm_parts.append(a)
-        strata_parts.append(np.full(a.size, 10 * s + 3))  # arbitrary labels
-    resp, arm, strata = map(np.concatenate, (resp_parts, arm_parts, strata_parts))
-    names = ["placebo", "il2", "other"]
-    res = analyse_binary(resp, arm, names, 0, test="cmh", strata=strata)
-    x1, n1, x0, n0 = (np.array(c) for c in zip(*strata_tables, strict=True))
-    assert res.comparisons[0].p_value == pytest.approx(_statsmodels_cmh(x1, n1, x0, n0))
-    assert res.comparisons[0].test == "cmh"
-    with pytest.raises(ValueError, match="strata"):
-        analyse_binary(resp, arm, names, 0, test="cmh")
-    # Unstratified tests ignore strata.
-    a = analyse_binary(resp, arm, names, 0, strata=strata)
-    b = analyse_binary(resp, arm, names, 0)
-    assert a == b
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"test": "logrank"},
-        {"alpha": 0.0},
-        {"sided": 3},
-        {"level": 1.5},
-        {"control": 2},
-    ],
-)
-def test_analyse_binary_rejects_bad_arguments(kwargs: dict) -> None:
-    resp, arm = _patients((3, 10), (5, 10))
-    args = {"control": 0, **kwargs}
-    control = args.pop("control")
-    with pytest.raises(ValueError):
-        analyse_binary(resp, arm, ["a", "b"], control, **args)
-
-
-def test_analyse_binary_rejects_bad_arrays() -> None:
-    resp, arm = _patients((3, 10), (5, 10))
-    with pytest.raises(ValueError):
-        analyse_binary(resp[:-1], arm, ["a", "b"], 0)
-    with pytest.raises(ValueError):
-        analyse_binary(resp, arm + 1, ["a", "b"], 0)  # index 2 does not exist
-    with pytest.raises(ValueError):
-        analyse_binary(resp * 2, arm, ["a", "b"], 0)
+def test_cmh_agresti() -> None:
+    """Agresti (2013, section 6.3): CMH = 6.38 (P = 0.012) for the eight-centre trial."""
+    x1, n1, x0, n0 = _agresti()
+    z = float(cmh_test(x1, n1, x0, n0))
+    assert z * z == pytest.approx(6.38, abs=5e-3)
+    assert cmh_pvalue(x1, n1, x0, n0) == pytest.approx(0.0115, abs=1e-4)
 
 
 @settings(max_examples=100, deadline=None)
-@given(
-    data=st.data(),
-    n_arms=st.integers(2, 4),
-    n=st.integers(0, 80),
-    test=st.sampled_from(["chisq", "fisher", "cmh"]),
-    sided=st.sampled_from([1, 2]),
-)
-def test_analyse_binary_properties(
-    data: st.DataObject, n_arms: int, n: int, test: str, sided: int
-) -> None:
-    resp = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
-    arm = np.array(data.draw(st.lists(st.integers(0, n_arms - 1), min_size=n, max_size=n)))
-    strata = np.array(data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)))
-    control = data.draw(st.integers(0, n_arms - 1))
-    names = [f"arm{j}" for j in range(n_arms)]
-    res = analyse_binary(resp, arm, names, control, test=test, sided=sided, strata=strata)
-    assert isinstance(res, BinaryAnalysis)
-    assert sum(a.n for a in res.arms) == n
-    assert len(res.comparisons) == n_arms - 1
-    for a in res.arms:
-        assert 0.0 <= a.ci95[0] <= a.rate <= a.ci95[1] <= 1.0
-    for c in res.comparisons:
-        assert 0.0 <= c.p_value <= 1.0
-        assert -1.0 <= c.ci95[0] <= c.difference <= c.ci95[1] <= 1.0
-        if sided == 1 and c.difference <= 0:
-            assert not c.significant
-    json.dumps(res.to_dict())
+@given(t=tables(max_n=80))
+def test_mh_risk_difference_one_stratum_is_wald(t: tuple[int, int, int, int]) -> None:
+    """With one stratum the MH estimate is the crude difference and Sato's variance the
+    Wald variance p1(1-p1)/n1 + p0(1-p0)/n0."""
+    x1, n1, x0, n0 = t
+    d, var = mh_risk_difference([x1], [n1], [x0], [n0])
+    p1, p0 = x1 / n1, x0 / n0
+    assert float(d) == pytest.approx(p1 - p0, abs=1e-12)
+    assert float(var) == pytest.approx(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0, abs=1e-12)
+
+
+# --------------------------------------------------------------------------- many trials
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(tables(max_n=20), min_size=3, max_size=3), min_size=1, max_size=3),
+       st.sampled_from(["chisq", "chisq-yates", "fisher", "cmh"]))
+def test_compare_counts_matches_libraries(trials: list, test: str) -> None:
+    """The vectorised path, trial by trial, against scipy / statsmodels on the same tables
+    (three strata, two arms; arm 1 versus control 0)."""
+    arr = np.array(trials, dtype=float)                 # (R, strata, 4): x1, n1, x0, n0
+    x = np.stack([arr[..., 2], arr[..., 0]], axis=-1)   # (R, strata, arms): control first
+    n = np.stack([arr[..., 3], arr[..., 1]], axis=-1)
+    got = compare_counts(x, n, 0, test=test)
+    for r in range(arr.shape[0]):
+        x1, n1, x0, n0 = arr[r].sum(axis=0)
+        table = [[x1, n1 - x1], [x0, n0 - x0]]
+        if test == "cmh":
+            s = arr[r]
+            keep = (s[:, 1] + s[:, 3]) >= 2
+            s = s[keep]
+            m = s[:, 0] + s[:, 2]
+            if s.size == 0 or np.all((m == 0) | (m == s[:, 1] + s[:, 3])):
+                assert np.isnan(got.p_two[r, 0])
+                continue
+            st_tab = np.array([[s[:, 0], s[:, 1] - s[:, 0]], [s[:, 2], s[:, 3] - s[:, 2]]])
+            ref = StratifiedTable(st_tab).test_null_odds(correction=False).pvalue
+            assert got.p_two[r, 0] == pytest.approx(ref, rel=1e-7, abs=1e-12)
+            assert got.estimate[r, 0] == pytest.approx(
+                float(mh_risk_difference(*arr[r].T)[0]), abs=1e-12)
+        elif test == "fisher":
+            ref = stats.fisher_exact(table).pvalue
+            assert got.p_two[r, 0] == pytest.approx(ref, rel=1e-9, abs=1e-14)
+            less = stats.fisher_exact(table, alternative="less").pvalue
+            assert got.p_less[r, 0] == pytest.approx(less, rel=1e-9, abs=1e-14)
+        elif x1 + x0 in (0, n1 + n0):
+            assert np.isnan(got.p_two[r, 0])
+        else:
+            ref = stats.chi2_contingency(table, correction=test == "chisq-yates").pvalue
+            assert got.p_two[r, 0] == pytest.approx(ref, rel=1e-9, abs=1e-14)
+        if test != "cmh":
+            assert got.estimate[r, 0] == pytest.approx(x1 / n1 - x0 / n0, abs=1e-12)
+
+
+def test_compare_arms_one_sided_needs_a_better_arm() -> None:
+    # The arm is slightly worse: with alpha this lax a one-sided p for "arm better" (~0.6)
+    # passes p < alpha, but a worse arm is never declared superior.
+    x = np.array([[[10, 9]]])
+    n = np.array([[[30, 30]]])
+    p, sig = compare_arms(x, n, 0, sided=1, alpha=0.9)
+    assert p[0, 0] < 0.9 and not sig[0, 0]
+    _, sig2 = compare_arms(x, n, 0, sided=2, alpha=0.9)
+    assert sig2[0, 0]

@@ -37,27 +37,39 @@ class RunResult:
 
     @property
     def summary(self) -> pd.DataFrame:
-        """One row per arm: n, responders, rate and Wilson CI of the trial shown
-        (replicate 0) and, with replicates, the mean rate over them."""
-        rows = [{"arm": a["name"], "n": a["n"], "responders": a["responders"],
-                 "rate": a["rate"], "ci95_low": a["ci95"][0], "ci95_high": a["ci95"][1]}
-                for a in self.document["arms"]]
+        """One row per arm of the primary endpoint: n, analysed, the estimate (rate, mean or
+        event rate; binary also responders and rate) and its interval (``ci_low``,
+        ``ci_high`` at ``ci_level``) in the trial shown (replicate 0) and, with
+        replicates, the mean estimate over them."""
+        rows = []
+        for a in self.document["arms"]:
+            row = {k: v for k, v in a.items() if k not in ("ci", "name")}
+            row.update(arm=a["name"], ci_low=a["ci"][0], ci_high=a["ci"][1])
+            rows.append(row)
         oc = self.document.get("operating_characteristics")
         if oc:
             for row, a in zip(rows, oc["arms"], strict=True):
-                row.update(mean_rate=a["mean_rate"], mean_rate_se=a["mean_rate_se"])
+                row.update(mean_estimate=a["mean_estimate"],
+                           mean_estimate_se=a["mean_estimate_se"])
+                if "mean_rate" in a:
+                    row.update(mean_rate=a["mean_rate"], mean_rate_se=a["mean_rate_se"])
         return pd.DataFrame(rows).set_index("arm")
 
     @property
     def comparisons(self) -> pd.DataFrame:
-        rows = [{"comparison": f"{c['arm']} vs {c['control']}", "difference": c["difference"],
-                 "ci95_low": c["ci95"][0], "ci95_high": c["ci95"][1],
-                 "p_value": c["p_value"], "test": c["test"], "significant": c["significant"]}
+        """One row per comparison with control on the primary endpoint: estimate, interval,
+        raw and multiplicity-adjusted p-values, decision and, with replicates, power."""
+        rows = [{"comparison": f"{c['arm']} vs {c['control']}", "estimand": c["estimand"],
+                 "estimate": c["estimate"], "ci_low": c["ci"][0], "ci_high": c["ci"][1],
+                 "ci_level": c["ci_level"], "p_value": c["p_value"],
+                 "p_adjusted": c["p_adjusted"], "multiplicity": c["multiplicity"],
+                 "test": c["test"], "significant": c["significant"]}
                 for c in self.document["comparisons"]]
         oc = self.document.get("operating_characteristics")
         if oc:
             for row, c in zip(rows, oc["comparisons"], strict=True):
-                row.update(power=c["power"], power_se=c["power_se"])
+                row.update(power=c["power"], power_se=c["power_se"],
+                           power_unadjusted=c["power_unadjusted"])
         return pd.DataFrame(rows).set_index("comparison")
 
     @property

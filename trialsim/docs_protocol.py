@@ -67,10 +67,27 @@ MEANINGS: dict[str, str] = {
     "endpoint.secondary": "Further endpoints, reported per arm: responders (SRI-k, BICLA, "
                           "LLDAS, renal response), adverse events (`ae_*`), SLEDAI-2K change "
                           "and Treg fold change, time to first (severe) flare.",
-    "analysis": "The primary analysis.",
-    "analysis.test": "Chi-square, Fisher's exact, or Cochran–Mantel–Haenszel (stratified).",
-    "analysis.alpha": "Significance level of each comparison with control.",
-    "analysis.sided": "One- or two-sided tests.",
+    "analysis": "The analysis of every endpoint, multiplicity and dropout handling.",
+    "analysis.test": "Binary endpoints: Pearson chi-square (`chisq`), with Yates's "
+                     "correction (`chisq-yates`), Fisher's exact, Cochran–Mantel–Haenszel "
+                     "over the randomisation strata with the Mantel–Haenszel risk difference "
+                     "and odds ratio (`cmh`), or logistic regression on arm, baseline and "
+                     "strata (`logistic`).",
+    "analysis.continuous": "Continuous endpoints: ANCOVA on arm, baseline and strata "
+                           "(`ancova`) or a repeated-measures GEE over all visits (`gee`).",
+    "analysis.time_to_event": "Time-to-event endpoints: log-rank stratified by the "
+                              "randomisation strata (`logrank`) or stratified Cox "
+                              "regression (`cox`).",
+    "analysis.multiplicity": "Family-wise error control over the active arms' comparisons "
+                             "with control; with two arms every choice is the same.",
+    "analysis.sequence": "Secondary endpoints (from `[endpoint] secondary`) tested after "
+                         "the primary in this fixed order, each only if all before it "
+                         "were significant; others are descriptive.",
+    "analysis.alpha": "Significance level (family-wise with multiplicity control); "
+                      "confidence intervals are at 1 − alpha (two-sided) or 1 − 2·alpha "
+                      "(one-sided).",
+    "analysis.sided": "One- or two-sided tests; one-sided tests are for the arm being "
+                      "better than control.",
     "analysis.dropout_per_year": "Probability of dropping out within a year (constant "
                                  "hazard).",
     "analysis.missing": "Missing binary outcomes: non-responder imputation, last "

@@ -27,7 +27,8 @@ def power_curve_png(curve: Any, path: Path) -> None:
     if curve.fit is not None:
         ax.plot(grid, curve.fitted_power(grid), color="#1f4e79", lw=1.5,
                 label="probit fit on √n")
-    ax.plot(n, [r.analytic_power for r in curve.rows], "--", color="#b35900",
+    ax.plot(n, [np.nan if r.analytic_power is None else r.analytic_power
+                for r in curve.rows], "--", color="#b35900",
             label="normal approximation at simulated rates")
     ax.axhline(curve.target, color="grey", lw=0.8, ls=":")
     if curve.required_n is not None:

@@ -239,15 +239,40 @@ class EndpointSpec(_Frozen):
 
 
 class Analysis(_Frozen):
-    """``[analysis]``: the primary test and the handling of dropout."""
+    """``[analysis]``: the analysis of every endpoint kind, multiplicity, dropout handling.
 
-    test: Literal["chisq", "fisher", "cmh"] = "chisq"
+    ``test`` analyses binary endpoints, ``continuous`` continuous ones and
+    ``time_to_event`` times to an event (see :mod:`trialsim.stats.analysis`); the defaults
+    (CMH, ANCOVA, log-rank) use the randomisation strata, as ICH E9 asks of the primary
+    analysis. ``multiplicity`` controls the family-wise error over the comparisons of the
+    active arms with control; ``sequence`` lists secondary endpoints tested after the
+    primary, in that fixed order (each only when everything before it was significant).
+    """
+
+    test: Literal["chisq", "chisq-yates", "fisher", "cmh", "logistic"] = "cmh"
+    continuous: Literal["ancova", "gee"] = "ancova"
+    time_to_event: Literal["logrank", "cox"] = "logrank"
+    multiplicity: Literal["none", "bonferroni", "holm", "hochberg", "dunnett"] = "holm"
+    sequence: tuple[str, ...] = Field(default=(), strict=False, max_length=50)
     alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
     sided: Literal[1, 2] = 2
     dropout_per_year: float = Field(default=0.1, ge=0.0, lt=1.0)
     missing: Literal["non-responder", "locf", "observed"] = "non-responder"
     missing_continuous: Literal["observed", "locf", "multiple-imputation"] = "observed"
 
+    @property
+    def methods(self) -> dict[str, str]:
+        """The analysis method of each endpoint kind."""
+        return {"binary": self.test, "continuous": self.continuous,
+                "time-to-event": self.time_to_event}
+
+    @field_validator("sequence")
+    @classmethod
+    def _unique(cls, sequence: tuple[str, ...]) -> tuple[str, ...]:
+        dup = sorted({s for s in sequence if sequence.count(s) > 1})
+        if dup:
+            raise ValueError(f"must name each endpoint once (repeated: {', '.join(dup)})")
+        return sequence
 
     @field_validator("sided", mode="before")
     @classmethod
@@ -451,6 +476,7 @@ class Protocol(_Frozen):
             )
         self._check_rates(names)
         self._check_conduct(names)
+        self._check_sequence()
         if self.interim is not None:
             if len(self.arm) != 2:
                 raise _CrossFieldError(("interim",), "needs exactly two arms (one comparison)")
@@ -459,6 +485,16 @@ class Protocol(_Frozen):
                     ("population", "enrolment_per_month"),
                     "is required with [interim] (it decides who has data at each look)")
         return self
+
+    def _check_sequence(self) -> None:
+        secondary = tuple(getattr(self.endpoint, "secondary", ()) or ())
+        for i, name in enumerate(self.analysis.sequence):
+            if name not in secondary:
+                raise _CrossFieldError(
+                    ("analysis", "sequence", i),
+                    f"must name a secondary endpoint of [endpoint] secondary "
+                    f"({', '.join(map(str, secondary)) or 'none declared'}) "
+                    f"(got {show_value(name)})")
 
     def _check_rates(self, names: list[str]) -> None:
         if self.outcome.rates is None:

@@ -13,15 +13,11 @@ from rich.text import Text
 
 from trialsim.design import DesignResult
 from trialsim.protocol import Protocol
+from trialsim.reports import cells
 
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
-
-
-def _ci(ci: tuple[float, float], pct: bool = True) -> str:
-    f = _pct if pct else (lambda v: f"{v:+.3f}")
-    return f"{f(ci[0])} – {f(ci[1])}"
 
 
 def _table(title: str, columns: tuple[str, ...]) -> Table:
@@ -45,36 +41,73 @@ def cohort_panel(summary: dict[str, Any]) -> Panel:
 
 def arms_table(protocol: Protocol, result: DesignResult) -> Table:
     ep = protocol.endpoint
+    first = result.first.analysis
+    kind = first.primary.kind
+    arms = [a.to_dict() for a in first.arms]
     t = _table(f"{ep.primary.upper()} at week {ep.week:g} by arm",
-               ("arm", "n", "responders", "rate", "95% CI (Wilson)"))
-    first = result.first
+               tuple(cells.arm_headers(kind, cells.level(arms[0]))))
     pd_cols = result.oc is not None
     if pd_cols:
-        t.add_column(f"mean rate over {result.oc.replicates} trials", justify="right")
-    for k, a in enumerate(first.analysis.arms):
-        row = [a.name, str(a.n), str(a.responders), _pct(a.rate), _ci(a.ci95)]
+        t.add_column(f"mean {arms[0]['statistic']} over {result.oc.replicates} trials",
+                     justify="right")
+    for k, a in enumerate(arms):
+        row = cells.arm_cells(kind, a)
         if pd_cols:
             oc = result.oc.arms[k]
-            row.append(f"{_pct(oc.mean_rate)} ± {_pct(oc.mean_rate_se)}")
+            row.append(_mean_se(oc.mean_rate, oc.mean_rate_se, kind))
         t.add_row(*row)
     return t
 
 
+def _mean_se(mean: float, se: float, kind: str) -> str:
+    if not np.isfinite(mean):
+        return cells.DASH
+    if kind == "binary":
+        return f"{_pct(mean)} ± {_pct(se) if np.isfinite(se) else cells.DASH}"
+    return f"{mean:.3f} ± {se:.3f}" if np.isfinite(se) else f"{mean:.3f}"
+
+
 def comparisons_table(protocol: Protocol, result: DesignResult) -> Table:
     a = protocol.analysis
-    t = _table(f"Comparisons vs control ({a.test}, {a.sided}-sided, alpha {a.alpha:g})",
-               ("arm", "difference", "95% CI (Newcombe)", "p-value", "significant"))
+    first = result.first.analysis
+    kind = first.primary.kind
+    comps = [c.to_dict() for c in first.comparisons]
+    adjusted = len(comps) > 1 and a.multiplicity != "none"
+    with_or = any(c.get("odds_ratio") is not None for c in comps)
+    t = _table(f"Comparisons vs control ({first.primary.method}, {a.sided}-sided, "
+               f"alpha {a.alpha:g})", tuple(cells.comparison_headers(kind, comps, adjusted)))
     if result.oc is not None:
         t.add_column(f"power over {result.oc.replicates} trials (± MC SE)", justify="right")
-    for k, c in enumerate(result.first.analysis.comparisons):
-        row = [f"{c.arm} vs {c.control}", f"{100 * c.difference:+.1f} pts",
-               f"{100 * c.ci95[0]:+.1f} – {100 * c.ci95[1]:+.1f}", f"{c.p_value:.4f}",
-               "yes" if c.significant else "no"]
+    for k, c in enumerate(comps):
+        row = cells.comparison_cells(c, kind, adjusted, with_or)
         if result.oc is not None:
             oc = result.oc.comparisons[k]
             row.append(f"{_pct(oc.power)} ± {_pct(oc.power_se)}")
         t.add_row(*row)
     return t
+
+
+def secondary_tables(protocol: Protocol, result: DesignResult) -> list[Table]:
+    """One table per secondary endpoint of the trial shown: arms, then comparisons."""
+    out = []
+    analysis = result.first.analysis
+    for e in analysis.endpoints[1:]:
+        d = e.to_dict()
+        arms = d["arms"]
+        t = _table(f"{e.endpoint} ({e.role}, {e.method}) by arm",
+                   tuple(cells.arm_headers(e.kind, cells.level(arms[0]))))
+        for a in arms:
+            t.add_row(*cells.arm_cells(e.kind, a))
+        out.append(t)
+        comps = d["comparisons"]
+        adjusted = e.role == "secondary"
+        with_or = any(c.get("odds_ratio") is not None for c in comps)
+        c_t = _table(f"{e.endpoint}: comparisons vs control",
+                     tuple(cells.comparison_headers(e.kind, comps, adjusted)))
+        for c in comps:
+            c_t.add_row(*cells.comparison_cells(c, e.kind, adjusted, with_or))
+        out.append(c_t)
+    return out
 
 
 def immunology_table(protocol: Protocol, result: DesignResult) -> Table:
@@ -127,12 +160,26 @@ def render_run(console: Console, protocol: Protocol, result: DesignResult,
                         comparisons_table(protocol, result)]
     if len(summary.get("endpoints") or []) > 1:
         parts.append(endpoints_table(summary))
+    comps = summary.get("comparisons", [])
+    if len(comps) > 1:
+        parts.append(Text(cells.multiplicity_note(summary.get("analysis", {}), comps)))
+    parts += secondary_tables(protocol, result)
+    for w in summary.get("warnings", []):
+        parts.append(Text(f"warning (replicate 0): {w}", style="yellow"))
     if result.first.detail is not None:   # the fixed-rates model has no immunology
         parts.append(immunology_table(protocol, result))
     if protocol.interim is not None and result.oc is not None:
         parts.append(Text("Interim looks are not applied by `run` (it analyses every trial "
                           "at full size): `trialsim power` simulates the group-sequential "
                           "design.", style="yellow"))
+    fam = (summary.get("operating_characteristics") or {}).get("family")
+    if fam:
+        parts.append(Text(
+            f"some comparison significant ({protocol.analysis.multiplicity}): "
+            f"{_pct(fam['any_significant'])} ± {_pct(fam['any_significant_se'])}; without "
+            f"adjustment: {_pct(fam['any_significant_unadjusted'])} ± "
+            f"{_pct(fam['any_significant_unadjusted_se'])} (the family-wise error rate when "
+            "no arm works)"))
     if result.oc is not None:
         line = (f"power ({result.uncertainty}): {_pct(summary['power'])} ± "
                 f"{_pct(summary['power_se'])}")
@@ -152,23 +199,31 @@ def power_renderable(curve: Any) -> Group:
     arm, control = curve.to_dict()["comparison"].split(" vs ")
     a = p.analysis
     title = (f"Power of {arm} vs {control}: {p.endpoint.primary.upper()} at week "
-             f"{p.endpoint.week:g}, {a.test}, {a.sided}-sided alpha {a.alpha:g}, "
+             f"{p.endpoint.week:g}, {curve.method}, {a.sided}-sided alpha {a.alpha:g}, "
              f"{curve.replicates} simulated trials per size ({p.outcome.model} model)")
-    cols = ["n", "per arm", "power", "95% MC interval", "analytic", f"rate {control}",
-            f"rate {arm}", "difference", "screened"]
+    stat = "rate" if curve.kind == "binary" else "mean"
+    cols = ["n", "per arm", "power", "95% MC interval", "analytic", f"{stat} {control}",
+            f"{stat} {arm}", "difference", "screened"]
     multi = len(p.arms) > 2
     if multi:
-        cols += ["any arm", "all arms"]
+        cols += [f"any arm ({a.multiplicity})", "all arms"]
     if p.interim is not None:
         cols += ["E[n] enrolled", "stop early (eff/fut)"]
     t = _table(title, tuple(cols))
     rows = list(curve.rows) + ([curve.confirm] if curve.confirm is not None else [])
+    binary = curve.kind == "binary"
+
+    def level(x: float) -> str:
+        return _pct(x) if binary else f"{x:.3f}"
+
     for i, r in enumerate(rows):
         label = f"{r.n}" if i < len(curve.rows) else f"{r.n} (confirm)"
         row = [label, "/".join(str(x) for x in r.n_per_arm),
                f"{_pct(r.power)} ± {_pct(r.power_se)}", f"{_pct(r.ci95[0])} – {_pct(r.ci95[1])}",
-               _pct(r.analytic_power), _pct(r.mean_rates[control]), _pct(r.mean_rates[arm]),
-               f"{100 * r.mean_difference:+.1f} pts", f"{r.expected_screened:.0f}"]
+               cells.DASH if r.analytic_power is None else _pct(r.analytic_power),
+               level(r.mean_rates[control]), level(r.mean_rates[arm]),
+               f"{100 * r.mean_difference:+.1f} pts" if binary else f"{r.mean_difference:+.3f}",
+               f"{r.expected_screened:.0f}"]
         if multi:
             row += [_pct(r.any_power), _pct(r.all_power)]
         if r.sequential is not None:
@@ -178,11 +233,13 @@ def power_renderable(curve: Any) -> Group:
         t.add_row(*row)
     parts: list[Any] = [t]
     if multi:
-        c = _table("Power per comparison", ("n", *(f"{x['arm']} vs {x['control']}"
-                                                  for x in curve.rows[0].comparisons)))
+        c = _table(f"Power per comparison ({a.multiplicity}; unadjusted in brackets)",
+                   ("n", *(f"{x['arm']} vs {x['control']}" for x in curve.rows[0].comparisons),
+                    "any arm, unadjusted"))
         for r in curve.rows:
-            c.add_row(str(r.n), *(f"{_pct(x['power'])} ± {_pct(x['power_se'])}"
-                                  for x in r.comparisons))
+            c.add_row(str(r.n), *(f"{_pct(x['power'])} ± {_pct(x['power_se'])} "
+                                  f"({_pct(x['power_unadjusted'])})" for x in r.comparisons),
+                      _pct(r.any_power_unadjusted))
         parts.append(c)
     if curve.bounds is not None:
         b = curve.bounds

@@ -37,8 +37,11 @@ def summary_document(protocol: Protocol, result: DesignResult, *,
     Keys: ``protocol`` (trial name), ``protocol_file``, ``seed``, ``seed_entropy`` (the
     SeedSequence entropy every replicate is spawned from), ``replicates``, ``endpoint``,
     ``cohort`` (screening of the first replicate), ``arms`` and ``comparisons`` (the first
-    replicate: the trial shown), ``endpoints`` (every endpoint of the trial shown, per arm:
-    :func:`endpoint_summaries`), and with more than one replicate ``power`` and ``power_se``
+    replicate's primary endpoint: the trial shown; intervals ``ci`` at ``ci_level``, raw and
+    multiplicity-adjusted p-values), ``secondary`` (the analyses of its secondary endpoints),
+    ``endpoints`` (every endpoint of the trial shown, per arm: :func:`endpoint_summaries`),
+    ``warnings`` (undefined results of that trial, e.g. an empty arm: their numbers are
+    ``null``), and with more than one replicate ``power`` and ``power_se``
     (of the first active arm versus control), ``operating_characteristics`` (every arm's mean
     rate and every comparison's power), and ``run_dir``. ``uncertainty`` says whether
     ``power`` is predictive (each replicate draws its trial's placebo response: assurance)
@@ -56,8 +59,12 @@ def summary_document(protocol: Protocol, result: DesignResult, *,
         "replicates": protocol.trial.replicates,
         "endpoint": {"primary": protocol.endpoint.primary, "week": protocol.endpoint.week,
                      "secondary": list(protocol.endpoint.secondary)},
-        "analysis": {"test": protocol.analysis.test, "alpha": protocol.analysis.alpha,
-                     "sided": protocol.analysis.sided},
+        "analysis": {"test": protocol.analysis.test, "continuous": protocol.analysis.continuous,
+                     "time_to_event": protocol.analysis.time_to_event,
+                     "multiplicity": protocol.analysis.multiplicity,
+                     "sequence": list(protocol.analysis.sequence),
+                     "alpha": protocol.analysis.alpha, "sided": protocol.analysis.sided,
+                     "ci_level": first.analysis.ci_level},
         "cohort": {
             "enrolled": int(len(pts)),
             "screened": int(first.cohort.screened),

@@ -10,7 +10,7 @@ of ``n >= m`` are exactly the patients of the trial of ``m`` (see :meth:`TrialRe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,12 +24,13 @@ from trialsim.outcome import Enrolled, MechanisticDetail, Outcomes, outcome_mode
 from trialsim.outcome.mechanistic import schedules
 from trialsim.protocol import Protocol
 from trialsim.randomization import randomize, strata_labels
-from trialsim.stats.binary import BinaryAnalysis, analyse_binary
+from trialsim.stats.analysis import analyse_trial
 from trialsim.stats.endpoint_data import EndpointData
+from trialsim.stats.results import TrialAnalysis
 from trialsim.streams import ReplicateStreams, Stage
 
-__all__ = ["TrialResult", "analyse", "enrol_and_randomise", "schedules", "simulate_trial",
-           "simulate_trials"]
+__all__ = ["TrialResult", "analyse", "endpoint_data", "enrol_and_randomise", "ordered",
+           "schedules", "simulate_trial", "simulate_trials"]
 
 DAYS_PER_MONTH = 30.4375
 
@@ -51,8 +52,9 @@ class TrialResult:
     enrol_day: np.ndarray
     dropout_day: np.ndarray
     responder: np.ndarray
-    analysis: BinaryAnalysis
+    analysis: TrialAnalysis
     detail: MechanisticDetail | None = None
+    # every endpoint measured, by name: the primary first, then the secondaries
     endpoints: dict[str, EndpointData] = field(default_factory=dict)
 
     def _mechanistic(self) -> MechanisticDetail:
@@ -159,13 +161,49 @@ def enrol_and_randomise(protocol: Protocol, replicate: int,
     return Enrolled(replicate, streams, cohort, arm, strata, enrol_day, dropout, e)
 
 
-def analyse(protocol: Protocol, responder: np.ndarray, arm: np.ndarray,
-            strata: np.ndarray) -> BinaryAnalysis:
-    """The protocol's primary analysis of one trial's (or its first patients') outcomes."""
+def endpoint_data(protocol: Protocol, enrolled: Enrolled,
+                  outcomes: Outcomes) -> dict[str, EndpointData]:
+    """The endpoints an outcome model measured, by name (primary first); a model that
+    reports only the binary primary responder gets it wrapped, with baseline SLEDAI-2K as
+    the covariate of adjusted analyses."""
+    if outcomes.endpoints:
+        return dict(outcomes.endpoints)
+    base = enrolled.cohort.patients["sledai0"].to_numpy(dtype=float)
+    name = protocol.endpoint.primary
+    return {name: EndpointData(name, "binary", np.asarray(outcomes.responder, dtype=float),
+                               baseline=base)}
+
+
+def ordered(protocol: Protocol,
+            endpoints: Mapping[str, EndpointData]) -> list[EndpointData]:
+    """The protocol's primary endpoint first, then its secondary endpoints in their order,
+    then anything else reported (descriptive); the first reported stands in for a primary
+    the model did not name."""
+    names = [protocol.endpoint.primary, *getattr(protocol.endpoint, "secondary", ())]
+    out = [endpoints[n] for n in names if n in endpoints]
+    rest = [v for k, v in endpoints.items() if k not in names]
+    if protocol.endpoint.primary not in endpoints:
+        return rest + out
+    return out + rest
+
+
+def analyse(protocol: Protocol,
+            endpoints: Mapping[str, EndpointData] | Sequence[EndpointData] | np.ndarray,
+            arm: np.ndarray, strata: np.ndarray) -> TrialAnalysis:
+    """The protocol's analysis of one trial's (or its first patients') endpoints: the
+    primary and the secondaries (a mapping by name is put in protocol order by
+    :func:`ordered`; a sequence is taken as primary first; an array as the binary primary's
+    responders), with the protocol's methods, multiplicity rule and fixed sequence."""
+    if isinstance(endpoints, np.ndarray):
+        endpoints = [EndpointData(protocol.endpoint.primary, "binary",
+                                  endpoints.astype(float))]
+    elif isinstance(endpoints, Mapping):
+        endpoints = ordered(protocol, endpoints)
     a = protocol.analysis
-    return analyse_binary(responder, arm, [x.name for x in protocol.arms],
-                          protocol.arms.index(protocol.control_arm), test=a.test,
-                          alpha=a.alpha, sided=a.sided, strata=strata)
+    return analyse_trial(list(endpoints), arm, strata, [x.name for x in protocol.arms],
+                         protocol.arms.index(protocol.control_arm), alpha=a.alpha,
+                         sided=a.sided, multiplicity=a.multiplicity, methods=a.methods,
+                         sequence=a.sequence)
 
 
 def simulate_trials(protocol: Protocol, replicates: Sequence[int],
@@ -183,13 +221,11 @@ def simulate_trials(protocol: Protocol, replicates: Sequence[int],
     outcomes: list[Outcomes] = model.simulate(protocol, batch)
     out = []
     for e, o in zip(batch, outcomes, strict=True):
-        primary = o.endpoints.get(protocol.endpoint.primary)
-        keep = np.isfinite(primary.value) if primary is not None else slice(None)
+        data = endpoint_data(protocol, e, o)
         out.append(TrialResult(
             protocol, e.replicate, e.cohort, e.arm, e.strata, e.enrol_day,
             e.dropout_day if o.dropout_day is None else o.dropout_day, o.responder,
-            analyse(protocol, o.responder[keep], e.arm[keep], e.strata[keep]), o.detail,
-            o.endpoints))
+            analyse(protocol, data, e.arm, e.strata), o.detail, data))
     return out
 
 

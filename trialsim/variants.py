@@ -18,7 +18,7 @@ A protocol file may list variants of its design::
 
 Shortcuts: the regimen fields (``dose_miu``, ``every_days``, ``on_days``, ``off_days``,
 ``cycles``, ``route``, ``start_day``) apply to every arm that has a regimen and is not the
-control; ``n``, ``week``, ``endpoint``, ``test``, ``min_sledai``, ``min_pga``,
+control; ``n``, ``week``, ``endpoint``, ``test``, ``multiplicity``, ``min_sledai``, ``min_pga``,
 ``require_all``, ``require_any``, ``require_serology`` reach their sections; any other key is
 a dotted path into the protocol (``population.min_sledai``, ``arm[1].regimen.route``,
 ``interim.looks``). Every variant is validated as a whole protocol; its errors name the
@@ -43,7 +43,8 @@ REGIMEN_KEYS = ("dose_miu", "every_days", "on_days", "off_days", "cycles", "rout
                 "start_day")
 SHORTCUTS = {
     "n": "population.n", "week": "endpoint.week", "endpoint": "endpoint.primary",
-    "test": "analysis.test", "min_sledai": "population.min_sledai",
+    "test": "analysis.test", "multiplicity": "analysis.multiplicity",
+    "min_sledai": "population.min_sledai",
     "min_pga": "population.min_pga", "require_all": "population.require_all",
     "require_any": "population.require_any",
     "require_serology": "population.require_serology",
@@ -51,7 +52,7 @@ SHORTCUTS = {
 # Short labels for generated grid names: key → format of the value.
 _LABELS = {"dose_miu": "{:g}miu", "every_days": "q{:g}d", "on_days": "on{:g}d",
            "off_days": "off{:g}d", "cycles": "x{}", "route": "{}", "start_day": "day{:g}",
-           "n": "n{}", "week": "wk{:g}", "endpoint": "{}", "test": "{}",
+           "n": "n{}", "week": "wk{:g}", "endpoint": "{}", "test": "{}", "multiplicity": "{}",
            "min_sledai": "sledai{}", "min_pga": "pga{:g}"}
 _SECTIONS = set(Protocol.model_fields) - {"trial"}
 _PATH = re.compile(r"^([A-Za-z_]\w*)(\[\d+\])?$")

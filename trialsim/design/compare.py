@@ -14,10 +14,15 @@ Selection across designs (e.g. a dose grid): in each replicate the design with t
 estimated effect (primary arm − control) is "selected"; the truth is the design with the
 largest mean effect over all replicates (a large-sample estimate, reported with its SE), and
 P(correct selection) the share of replicates that select it. Within a multi-arm design the
-same is done over its active arms (the arm with the highest response rate), together with
-the minimum effective dose: the lowest-exposure arm whose true (mean) difference versus
-control is at least ``delta`` — and the share of replicates in which the lowest significant
-arm with an observed difference ≥ ``delta`` is that arm.
+same is done over its active arms (the arm with the largest estimated effect versus
+control), together with the minimum effective dose: the lowest-exposure arm whose true
+(mean) effect versus control is at least ``delta`` — and the share of replicates in which
+the lowest significant arm with an observed effect ≥ ``delta`` is that arm. "Significant"
+is the decision after the protocol's multiplicity rule, so a multi-arm design's power and
+dose selection carry its family-wise error control. Effects are each comparison's estimate
+oriented so that larger is better: the difference in response rates for a binary endpoint,
+the difference in means (sign-flipped when lower is better), the negative log hazard ratio
+when longer times are better.
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ class DesignRow:
     p_beats_reference: float       # design succeeds, reference fails
     p_reference_beats: float       # reference succeeds, design fails
     p_selected: float              # largest estimated effect among the designs
-    mean_effect: float             # mean difference, primary arm − control
+    mean_effect: float             # mean effect, primary arm − control (oriented: + = better)
     mean_effect_se: float
     mean_rates: dict[str, float]
     expected_enrolled: float
@@ -97,7 +102,8 @@ class DesignComparison:
 class _Extras:
     """Per-replicate figures the power tally does not keep."""
 
-    effect: list[np.ndarray]
+    effect: list[np.ndarray]       # (arms,) each arm's estimate (rate, mean, event rate)
+    benefit: list[np.ndarray]      # (comparisons,) estimates oriented: positive favours arm
     fever: list[float]
     isr: list[float]
     treg: list[float]
@@ -118,8 +124,9 @@ def _exposure(protocol: Protocol, arm: int) -> float:
 def _collect(protocol: Protocol, results: Sequence[TrialResult], extras: _Extras) -> None:
     active, control = _primary(protocol)
     for res in results:
-        rates = np.array([a.rate for a in res.analysis.arms])
-        extras.effect.append(rates)
+        extras.effect.append(np.array([a.estimate for a in res.analysis.arms], dtype=float))
+        extras.benefit.append(np.array([c.benefit for c in res.analysis.comparisons],
+                                       dtype=float))
         extras.screened.append(float(res.cohort.screened))
         for k, v in res.cohort.screen_failures.items():
             extras.failures[k] = extras.failures.get(k, 0.0) + v
@@ -130,22 +137,26 @@ def _collect(protocol: Protocol, results: Sequence[TrialResult], extras: _Extras
             extras.treg.append(float(np.median(res.trajectory.extremes["R_max"][m])))
 
 
-def _dose_selection(protocol: Protocol, rates: np.ndarray, reject: np.ndarray,
+def _dose_selection(protocol: Protocol, benefit: np.ndarray, reject: np.ndarray,
                     delta: float) -> dict[str, Any] | None:
-    """Best-arm selection and minimum effective dose over a multi-arm design's replicates."""
+    """Best-arm selection and minimum effective dose over a multi-arm design's replicates.
+
+    ``benefit`` (replicates, comparisons): each active arm's estimated effect versus
+    control, oriented so that larger is better (for response rates: the difference).
+    """
     _, control = _primary(protocol)
     active = [j for j in range(len(protocol.arms)) if j != control]
     if len(active) < 2:
         return None
     names = [protocol.arms[j].name for j in active]
-    picked = np.argmax(rates[:, active], axis=1)
-    truth = int(np.argmax(rates[:, active].mean(axis=0)))
+    filled = np.where(np.isnan(benefit), -np.inf, benefit)
+    picked = np.argmax(filled, axis=1)
+    true_diff = np.nanmean(benefit, axis=0)
+    truth = int(np.argmax(true_diff))
     order = sorted(range(len(active)), key=lambda i: _exposure(protocol, active[i]))
-    true_diff = rates[:, active].mean(axis=0) - rates[:, control].mean()
     med = next((i for i in order if true_diff[i] >= delta), None)
-    obs_diff = rates[:, active] - rates[:, [control]]
-    effective = reject & (obs_diff >= delta)                   # (R, active)
-    est = np.full(rates.shape[0], -1)
+    effective = reject & (filled >= delta)                    # (R, active)
+    est = np.full(benefit.shape[0], -1)
     for i in reversed(order):
         est = np.where(effective[:, i], i, est)
     return {
@@ -181,7 +192,7 @@ def compare_designs(
     done = 0
     for d in designs:
         tally = Tally()
-        ex = _Extras([], [], [], [], [], {})
+        ex = _Extras([], [], [], [], [], [], {})
         n = d.protocol.population.n
         for start in range(0, reps, chunk):
             stop = min(start + chunk, reps)
@@ -197,8 +208,8 @@ def compare_designs(
     reject = np.stack([t.stack("reject")[:, 0, 0] for t in tallies], axis=1)   # (R, D)
     effect = np.stack([_effects(d.protocol, e) for d, e in zip(designs, extras, strict=True)],
                       axis=1)                                                  # (R, D)
-    picked = np.argmax(effect, axis=1)
-    true_best = int(np.argmax(effect.mean(axis=0)))
+    picked = np.argmax(np.where(np.isnan(effect), -np.inf, effect), axis=1)
+    true_best = int(np.argmax(np.nanmean(effect, axis=0)))
     r_ref = names.index(ref)
     rows = []
     for k, (d, t, ex) in enumerate(zip(designs, tallies, extras, strict=True)):
@@ -223,9 +234,9 @@ def compare_designs(
             p_beats_reference=float(((reject[:, k]) & ~reject[:, r_ref]).mean()),
             p_reference_beats=float((~reject[:, k] & reject[:, r_ref]).mean()),
             p_selected=float((picked == k).mean()),
-            mean_effect=float(effect[:, k].mean()),
-            mean_effect_se=float(effect[:, k].std(ddof=1) / math.sqrt(reps)),
-            mean_rates={a.name: float(x) for a, x in zip(p.arms, rates.mean(axis=0),
+            mean_effect=float(np.nanmean(effect[:, k])),
+            mean_effect_se=float(np.nanstd(effect[:, k], ddof=1) / math.sqrt(reps)),
+            mean_rates={a.name: float(x) for a, x in zip(p.arms, np.nanmean(rates, axis=0),
                                                          strict=True)},
             expected_enrolled=enrolled, expected_screened=screened,
             screened_per_enrolled=screened / p.population.n,
@@ -233,7 +244,8 @@ def compare_designs(
             fever=float(np.mean(ex.fever)) if ex.fever else None,
             injection_site_reaction=float(np.mean(ex.isr)) if ex.isr else None,
             peak_treg=float(np.mean(ex.treg)) if ex.treg else None,
-            dose_selection=_dose_selection(p, rates, t.stack("reject")[:, 0, :], delta)))
+            dose_selection=_dose_selection(p, np.stack(ex.benefit), t.stack("reject")[:, 0, :],
+                                           delta)))
     order = sorted(range(len(rows)), key=lambda i: (-rows[i].power, i))
     ranked = [DesignRow(**{**asdict(rows[i]), "rank": r + 1}) for r, i in enumerate(order)]
     correct = {"best": names[true_best],
@@ -243,6 +255,6 @@ def compare_designs(
 
 
 def _effects(protocol: Protocol, ex: _Extras) -> np.ndarray:
-    active, control = _primary(protocol)
-    rates = np.stack(ex.effect)
-    return rates[:, active] - rates[:, control]
+    """The primary comparison's estimated effect per replicate, larger = better (oriented
+    difference or log ratio; NaN when a replicate has no estimate)."""
+    return np.stack(ex.benefit)[:, 0]

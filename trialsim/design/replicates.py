@@ -7,6 +7,7 @@ child of the protocol seed, so operating characteristics do not depend on the ch
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,8 +15,8 @@ import numpy as np
 
 from trialsim.model import DEFAULT_PARAMETERS, ModelParameters
 from trialsim.protocol import Protocol
-from trialsim.stats.binary import BinaryAnalysis
 from trialsim.stats.power import mc_standard_error
+from trialsim.stats.results import Comparison, TrialAnalysis
 from trialsim.trial import TrialResult, simulate_trials
 
 DEFAULT_CHUNK = 50
@@ -23,7 +24,13 @@ DEFAULT_CHUNK = 50
 
 @dataclass(frozen=True)
 class ComparisonOC:
-    """Operating characteristics of one active arm versus control over all replicates."""
+    """Operating characteristics of one active arm versus control over all replicates.
+
+    ``power`` counts decisions after the multiplicity rule (and, for secondary endpoints,
+    the fixed sequence); ``power_unadjusted`` counts ``p < alpha`` alone. Under the null
+    (identical arms) both are type I error rates. ``mean_difference`` is the mean estimate
+    (on the comparison's scale: a difference, or a ratio).
+    """
 
     arm: str
     control: str
@@ -31,31 +38,73 @@ class ComparisonOC:
     power_se: float        # Monte-Carlo standard error, sqrt(p(1-p)/R)
     mean_difference: float
     mean_p_value: float
+    power_unadjusted: float = float("nan")
+    scale: str = "difference"
+    undefined: int = 0     # replicates without an answer (NaN p-value)
+
+    def to_dict(self) -> dict:
+        return {k: _json(v) for k, v in vars(self).items()}
 
 
 @dataclass(frozen=True)
 class ArmOC:
-    """Mean response rate of one arm over all replicates, with its Monte-Carlo SE."""
+    """Mean of one arm's estimate (rate, mean or event rate) over all replicates, with its
+    Monte-Carlo SE. ``mean_rate`` names it for binary endpoints."""
 
     name: str
     mean_rate: float
     mean_rate_se: float
+    statistic: str = "rate"
+
+    def to_dict(self) -> dict:
+        out = {"name": self.name, "statistic": self.statistic,
+               "mean_estimate": _json(self.mean_rate), "mean_estimate_se": _json(self.mean_rate_se)}
+        if self.statistic == "rate":
+            out.update(mean_rate=_json(self.mean_rate), mean_rate_se=_json(self.mean_rate_se))
+        return out
 
 
 @dataclass(frozen=True)
 class OperatingCharacteristics:
-    """What ``replicates`` simulated trials of a design showed."""
+    """What ``replicates`` simulated trials of a design showed (the primary endpoint's arms
+    and comparisons; ``secondary``: the same per secondary endpoint).
+
+    With several active arms, ``any_significant`` is the share of trials in which some
+    comparison was significant under the multiplicity rule and ``any_significant_unadjusted``
+    the same with every comparison at alpha: under the global null these are the
+    family-wise error rates with and without adjustment.
+    """
 
     replicates: int
     arms: tuple[ArmOC, ...]
     comparisons: tuple[ComparisonOC, ...]
+    multiplicity: str = "none"
+    any_significant: float | None = None
+    any_significant_unadjusted: float | None = None
+    secondary: tuple[tuple[str, tuple[ComparisonOC, ...]], ...] = ()
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "replicates": self.replicates,
-            "arms": [vars(a) for a in self.arms],
-            "comparisons": [vars(c) for c in self.comparisons],
+            "arms": [a.to_dict() for a in self.arms],
+            "comparisons": [c.to_dict() for c in self.comparisons],
+            "multiplicity": self.multiplicity,
         }
+        if self.any_significant is not None:
+            se = mc_standard_error(self.any_significant, self.replicates)
+            out["family"] = {
+                "any_significant": self.any_significant, "any_significant_se": se,
+                "any_significant_unadjusted": self.any_significant_unadjusted,
+                "any_significant_unadjusted_se": mc_standard_error(
+                    self.any_significant_unadjusted, self.replicates)}
+        if self.secondary:
+            out["secondary"] = [{"endpoint": name, "comparisons": [c.to_dict() for c in cs]}
+                                for name, cs in self.secondary]
+        return out
+
+
+def _json(v: object) -> object:
+    return None if isinstance(v, float) and not np.isfinite(v) else v
 
 
 @dataclass(frozen=True)
@@ -78,23 +127,56 @@ class DesignResult:
                 else "conditional")
 
 
-def summarise(analyses: list[BinaryAnalysis]) -> OperatingCharacteristics:
-    """Operating characteristics from per-replicate analyses."""
-    reps = len(analyses)
-    arms = []
-    for k, a in enumerate(analyses[0].arms):
-        rates = np.array([an.arms[k].rate for an in analyses])
-        se = float(rates.std(ddof=1) / np.sqrt(reps)) if reps > 1 else float("nan")
-        arms.append(ArmOC(a.name, float(rates.mean()), se))
-    comps = []
-    for k, c in enumerate(analyses[0].comparisons):
-        sig = np.array([an.comparisons[k].significant for an in analyses])
-        diff = np.array([an.comparisons[k].difference for an in analyses])
-        pval = np.array([an.comparisons[k].p_value for an in analyses])
+def _significant(c: Comparison, alpha: float, sided: int, adjusted: bool) -> bool:
+    if adjusted:
+        return bool(c.significant)
+    return bool(c.p_value < alpha) and (sided == 2 or c.benefit > 0)
+
+
+def _comparison_oc(comps: list[list[Comparison]], reps: int, alpha: float,
+                   sided: int) -> tuple[ComparisonOC, ...]:
+    out = []
+    for k, c in enumerate(comps[0]):
+        col = [an[k] for an in comps]
+        sig = np.array([_significant(x, alpha, sided, True) for x in col])
+        raw = np.array([_significant(x, alpha, sided, False) for x in col])
+        est = np.array([x.estimate for x in col], dtype=float)
+        pval = np.array([x.p_value for x in col], dtype=float)
         power = float(sig.mean())
-        comps.append(ComparisonOC(c.arm, c.control, power, mc_standard_error(power, reps),
-                                  float(diff.mean()), float(pval.mean())))
-    return OperatingCharacteristics(reps, tuple(arms), tuple(comps))
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # every replicate NaN
+            out.append(ComparisonOC(c.arm, c.control, power, mc_standard_error(power, reps),
+                                    float(np.nanmean(est)), float(np.nanmean(pval)),
+                                    float(raw.mean()), c.scale, int(np.isnan(pval).sum())))
+    return tuple(out)
+
+
+def summarise(analyses: list[TrialAnalysis]) -> OperatingCharacteristics:
+    """Operating characteristics from per-replicate analyses (NaN estimates, e.g. an empty
+    arm in some replicate, are left out of the means and counted in ``undefined``)."""
+    reps = len(analyses)
+    first = analyses[0]
+    alpha, sided = first.alpha, first.sided
+    arms = []
+    for k, a in enumerate(first.arms):
+        est = np.array([an.arms[k].estimate for an in analyses], dtype=float)
+        ok = est[~np.isnan(est)]
+        se = float(ok.std(ddof=1) / np.sqrt(ok.size)) if ok.size > 1 else float("nan")
+        arms.append(ArmOC(a.name, float(ok.mean()) if ok.size else float("nan"), se,
+                          a.statistic))
+    comps = _comparison_oc([list(an.comparisons) for an in analyses], reps, alpha, sided)
+    any_adj = any_raw = None
+    if len(comps) > 1:
+        any_adj = float(np.mean([any(_significant(c, alpha, sided, True)
+                                     for c in an.comparisons) for an in analyses]))
+        any_raw = float(np.mean([any(_significant(c, alpha, sided, False)
+                                     for c in an.comparisons) for an in analyses]))
+    secondary = tuple(
+        (e.endpoint, _comparison_oc([list(an.endpoints[i].comparisons) for an in analyses],
+                                    reps, alpha, sided))
+        for i, e in enumerate(first.endpoints) if i > 0 and e.role == "secondary")
+    return OperatingCharacteristics(reps, tuple(arms), comps, first.multiplicity, any_adj,
+                                    any_raw, secondary)
 
 
 def run_design(
@@ -118,8 +200,8 @@ def run_design(
     """
     total = protocol.trial.replicates
     first: TrialResult | None = None
-    analyses: list[BinaryAnalysis] = []
-    cond: list[BinaryAnalysis] = []
+    analyses: list[TrialAnalysis] = []
+    cond: list[TrialAnalysis] = []
     both = (conditional and protocol.model.between_trial
             and protocol.outcome.model == "mechanistic")
     for start in range(0, total, chunk):

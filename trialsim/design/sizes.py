@@ -33,12 +33,13 @@ import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.proportion import power_proportions_2indep
 
+from trialsim.design.decisions import primary_data, size_outcomes
 from trialsim.design.replicates import DEFAULT_CHUNK
 from trialsim.design.sequential import bounds_for, decide, look_sizes, signed_z
 from trialsim.errors import TrialsimError
 from trialsim.model import DEFAULT_PARAMETERS, ModelParameters
 from trialsim.protocol import Protocol
-from trialsim.stats.binary import compare_arms, wilson_interval
+from trialsim.stats.binary import wilson_interval
 from trialsim.stats.group_sequential import crossing_probabilities
 from trialsim.stats.power import mc_standard_error
 from trialsim.trial import TrialResult, simulate_trials
@@ -81,26 +82,18 @@ class Tally:
     """Per-replicate outcomes at each size, accumulated chunk by chunk."""
 
     reject: list[np.ndarray] = field(default_factory=list)     # (R, S, C) bool per comparison
-    rates: list[np.ndarray] = field(default_factory=list)      # (R, S, A)
+    reject_raw: list[np.ndarray] = field(default_factory=list)  # (R, S, C) unadjusted
+    rates: list[np.ndarray] = field(default_factory=list)      # (R, S, A) arm estimates
+    effects: list[np.ndarray] = field(default_factory=list)    # (R, S, C) estimates
+    benefit: list[np.ndarray] = field(default_factory=list)    # (R, S, C) favouring the arm
     arm_n: list[np.ndarray] = field(default_factory=list)      # (R, S, A)
     screened: list[np.ndarray] = field(default_factory=list)   # (R, S)
     # (R, S, 5): stopping look, efficacy, futility, patients analysed, patients enrolled
     seq: list[np.ndarray] = field(default_factory=list)
+    kind: str = "binary"                                       # of the primary endpoint
 
     def stack(self, name: str) -> np.ndarray:
         return np.concatenate(getattr(self, name))
-
-
-def _counts_by_size(protocol: Protocol, res: TrialResult,
-                    sizes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Responders and patients of the first n patients, shape (sizes, strata, arms)."""
-    k = len(protocol.arms)
-    strata = 2 ** len(protocol.randomization.stratify_by)
-    cell = res.strata * k + res.arm
-    x = np.stack([np.bincount(cell[:n], weights=res.responder[:n], minlength=strata * k)
-                  for n in sizes])
-    m = np.stack([np.bincount(cell[:n], minlength=strata * k) for n in sizes])
-    return x.reshape(len(sizes), strata, k).round(), m.reshape(len(sizes), strata, k)
 
 
 def simulate_chunk(protocol: Protocol, sizes: Sequence[int], reps: range,
@@ -111,22 +104,21 @@ def simulate_chunk(protocol: Protocol, sizes: Sequence[int], reps: range,
     ``conditional``: trial-level effects at their typical values."""
     big = protocol.with_overrides(n=max(sizes), source=source)
     results = simulate_trials(big, reps, params, source, conditional=conditional)
-    counts = [_counts_by_size(protocol, res, sizes) for res in results]
-    x = np.stack([c[0] for c in counts])                  # (R, S, strata, arms)
-    m = np.stack([c[1] for c in counts])
-    a = protocol.analysis
+    out = size_outcomes(protocol, results, sizes)
+    rej = out.reject
     control = protocol.arms.index(protocol.control_arm)
-    _, rej = compare_arms(x, m, control, test=a.test, alpha=a.alpha,
-                          sided=a.sided)                  # (R, S, comparisons)
     seq = np.zeros((len(results), len(sizes), 5))
     if protocol.interim is not None:
         seq = _sequential(protocol, results, sizes, control)
         rej = rej.copy()
         rej[..., 0] = seq[..., 1] > 0
-    xt, mt = x.sum(axis=2), m.sum(axis=2)
+    tally.kind = primary_data(protocol, results[0]).kind
     tally.reject.append(rej)
-    tally.rates.append(np.divide(xt, mt, out=np.zeros_like(xt), where=mt > 0))
-    tally.arm_n.append(mt.astype(float))
+    tally.reject_raw.append(out.reject_raw if protocol.interim is None else rej)
+    tally.rates.append(out.arm_estimate)
+    tally.effects.append(out.estimate)
+    tally.benefit.append(out.benefit)
+    tally.arm_n.append(out.arm_n.astype(float))
     tally.screened.append(np.array([[res.cohort.patients["screen_order"].iat[n - 1]
                                      for n in sizes] for res in results], dtype=float))
     tally.seq.append(seq)
@@ -139,14 +131,8 @@ def _sequential(protocol: Protocol, results: Sequence[TrialResult], sizes: Seque
     a = protocol.analysis
     looks = [look_sizes(protocol, n) for n in sizes]                 # (S, J)
     flat = [m for ms in looks for m in ms]
-    counts = [_counts_by_size(protocol, res, flat) for res in results]
-    x = np.stack([c[0] for c in counts])
-    m = np.stack([c[1] for c in counts])
-    p, _ = compare_arms(x, m, control, test=a.test, alpha=a.alpha, sided=a.sided)
-    xt, mt = x.sum(axis=2), m.sum(axis=2)
-    rate = np.divide(xt, mt, out=np.zeros_like(xt), where=mt > 0)
-    active = next(j for j in range(len(protocol.arms)) if j != control)
-    z = signed_z(p[..., 0], rate[..., active] - rate[..., control], a.sided)
+    out = size_outcomes(protocol, results, flat)
+    z = signed_z(out.p[..., 0], out.benefit[..., 0], a.sided)
     z = z.reshape(len(results), len(sizes), -1)                       # (R, S, J)
     look, eff, fut = decide(protocol, z)
     analysed = np.asarray(looks)[np.arange(len(sizes)), look]         # (R, S)
@@ -169,13 +155,15 @@ class SizeRow:
     power: float                      # primary comparison (first active arm vs control)
     power_se: float
     ci95: list[float]                 # Wilson interval of the Monte-Carlo estimate
-    analytic_power: float             # normal approximation at the simulated mean rates
-    mean_rates: dict[str, float]
-    mean_difference: float
+    analytic_power: float | None      # binary: normal approximation at the mean rates
+    mean_rates: dict[str, float]      # mean arm estimate (rate, mean or event rate)
+    mean_difference: float            # primary arm − control of those means
     expected_screened: float
     comparisons: list[dict[str, Any]]  # every comparison's power (multi-arm)
     any_power: float | None = None     # multi-arm: some comparison significant
     all_power: float | None = None     # multi-arm: every comparison significant
+    any_power_unadjusted: float | None = None   # multi-arm: some p < alpha, no adjustment
+    mean_estimate: float | None = None  # mean estimate of the primary comparison
     sequential: dict[str, Any] | None = None
     # the same replicates with the between-trial effect at its typical value
     power_conditional: float | None = None
@@ -200,6 +188,12 @@ class PowerCurve:
     bounds: dict[str, Any] | None = None
     uncertainty: str = "conditional"       # of ``power``: predictive or conditional
     required_n_conditional: int | None = None
+    kind: str = "binary"                   # of the primary endpoint
+
+    @property
+    def method(self) -> str:
+        """The primary analysis method (by the primary endpoint's kind)."""
+        return self.protocol.analysis.methods[self.kind]
 
     def __rich__(self) -> Any:
         from trialsim.report import power_renderable
@@ -221,8 +215,9 @@ class PowerCurve:
             "replicates": self.replicates,
             "outcome_model": p.outcome.model,
             "endpoint": {"primary": p.endpoint.primary, "week": p.endpoint.week},
-            "analysis": {"test": p.analysis.test, "alpha": p.analysis.alpha,
-                         "sided": p.analysis.sided},
+            "analysis": {"test": p.analysis.test, "method": self.method, "kind": self.kind,
+                         "alpha": p.analysis.alpha, "sided": p.analysis.sided,
+                         "multiplicity": p.analysis.multiplicity},
             "arms": [{"name": a.name, "ratio": a.ratio} for a in p.arms],
             "comparison": f"{_primary(p)[0]} vs {_primary(p)[1]}",
             "interim": self.bounds,
@@ -244,11 +239,14 @@ def _primary(protocol: Protocol) -> tuple[str, str]:
 
 
 def _analytic(protocol: Protocol, rates: dict[str, float], n_arm: dict[str, float],
-              n: int) -> float:
+              n: int, kind: str = "binary") -> float | None:
     """Normal-approximation power at the simulated mean rates (statsmodels), group-sequential
-    crossing probability when the protocol has interim looks."""
+    crossing probability when the protocol has interim looks; binary endpoints only, and
+    unadjusted for multiplicity."""
     arm, control = _primary(protocol)
     p1, p0 = rates[arm], rates[control]
+    if kind != "binary" or not (0 < p0 < 1 and 0 <= p1 <= 1):
+        return None
     n1, n0 = n_arm[arm], n_arm[control]
     a = protocol.analysis
     if protocol.interim is None:
@@ -264,7 +262,11 @@ def _analytic(protocol: Protocol, rates: dict[str, float], n_arm: dict[str, floa
 
 def size_row(protocol: Protocol, n: int, tally: Tally, s: int) -> SizeRow:
     rej = tally.stack("reject")[:, s]                 # (R, C)
-    rates = tally.stack("rates")[:, s].mean(axis=0)
+    raw = tally.stack("reject_raw")[:, s]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)    # an estimate NaN in every replicate
+        rates = np.nanmean(tally.stack("rates")[:, s], axis=0)
+        effect = np.nanmean(tally.stack("effects")[:, s], axis=0)
     arm_n = tally.stack("arm_n")[:, s].mean(axis=0)
     reps = rej.shape[0]
     names = [a.name for a in protocol.arms]
@@ -274,7 +276,9 @@ def size_row(protocol: Protocol, n: int, tally: Tally, s: int) -> SizeRow:
     for c, name in enumerate(x for x in names if x != control):
         pw = float(rej[:, c].mean())
         comps.append({"arm": name, "control": control, "power": pw,
-                      "power_se": mc_standard_error(pw, reps)})
+                      "power_se": mc_standard_error(pw, reps),
+                      "power_unadjusted": float(raw[:, c].mean()),
+                      "mean_estimate": _finite(effect[c])})
     power = comps[0]["power"]
     lo, hi = wilson_interval(int(rej[:, 0].sum()), reps)
     rate_map = dict(zip(names, (float(x) for x in rates), strict=True))
@@ -296,11 +300,18 @@ def size_row(protocol: Protocol, n: int, tally: Tally, s: int) -> SizeRow:
         n=n, n_per_arm=[n * a.ratio // unit for a in protocol.arms],
         mean_n_per_arm=[float(x) for x in arm_n], power=power,
         power_se=mc_standard_error(power, reps), ci95=[float(lo), float(hi)],
-        analytic_power=_analytic(protocol, rate_map, n_map, n), mean_rates=rate_map,
+        analytic_power=_analytic(protocol, rate_map, n_map, n, tally.kind),
+        mean_rates=rate_map,
         mean_difference=rate_map[arm] - rate_map[control],
         expected_screened=float(tally.stack("screened")[:, s].mean()), comparisons=comps,
         any_power=float(rej.any(axis=1).mean()) if multi else None,
-        all_power=float(rej.all(axis=1).mean()) if multi else None, sequential=seq)
+        all_power=float(rej.all(axis=1).mean()) if multi else None,
+        any_power_unadjusted=float(raw.any(axis=1).mean()) if multi else None,
+        mean_estimate=_finite(effect[0]), sequential=seq)
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
 
 
 def _probit(sizes: np.ndarray, hits: np.ndarray, reps: int,
@@ -471,4 +482,4 @@ def power_curve(
                                                 "n_for_target": fitted_n,
                                                 "n_for_target_ci95": ci},
                       required, ci if required == fitted_n else None, conf, note, bounds,
-                      uncertainty, required_c)
+                      uncertainty, required_c, tally.kind)

@@ -63,7 +63,8 @@ def _renal(rec: VisitRecords, ctx: EndpointContext) -> EndpointData:
 
 
 def _continuous(name: str, values: Callable[[VisitRecords], np.ndarray],
-                baseline: Callable[[VisitRecords], np.ndarray] | None) -> Compute:
+                baseline: Callable[[VisitRecords], np.ndarray] | None,
+                higher_is_better: bool = True) -> Compute:
     def compute(rec: VisitRecords, ctx: EndpointContext) -> EndpointData:
         k = rec.week_index(ctx.week)
         x = values(rec)
@@ -75,7 +76,7 @@ def _continuous(name: str, values: Callable[[VisitRecords], np.ndarray],
                                            ctx.arm, rng)
         return EndpointData(name, "continuous", value, baseline=base,
                             repeated=np.where(usable, x, np.nan)[:, 1:], weeks=rec.weeks[1:],
-                            imputations=imputed)
+                            imputations=imputed, higher_is_better=higher_is_better)
     return compute
 
 
@@ -115,7 +116,8 @@ REGISTRY: dict[str, Compute] = {
     "ae_flu_like": _adverse("ae_flu_like", ("flu_like",)),
     "sledai_change": _continuous("sledai_change",
                                  lambda x: (x.sledai - x.sledai[:, :1]).astype(float),
-                                 lambda x: x.sledai[:, 0].astype(float)),
+                                 lambda x: x.sledai[:, 0].astype(float),
+                                 higher_is_better=False),   # a fall in SLEDAI-2K is better
     "treg_fold_change": _continuous("treg_fold_change", lambda x: x.treg / x.treg[:, :1],
                                     None),
     "time_to_flare": _time_to("time_to_flare", severe=False),

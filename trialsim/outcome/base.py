@@ -55,12 +55,14 @@ class Enrolled:
 class Outcomes:
     """What an outcome model says about one replicate's patients.
 
-    ``responder`` is the primary endpoint with the missing-data rule applied (True only for
-    responders). ``endpoints`` holds every endpoint of the protocol (primary first) as
-    :class:`~trialsim.stats.endpoint_data.EndpointData`. ``dropout_day`` is the dropout day
-    when the model refines it (activity- or AE-dependent dropout), else ``None``.
-    ``detail`` holds model-specific records (the mechanistic model's trajectory, visits and
-    adverse events) or ``None``.
+    ``responder`` is the primary endpoint with the missing-data rule applied (dropouts
+    before the endpoint week are non-responders). ``detail`` holds model-specific records
+    (the mechanistic model's trajectory, visits and adverse events) or ``None``.
+    ``endpoints``: every endpoint measured, by name, primary first, as the analyses take
+    them (:class:`~trialsim.stats.endpoint_data.EndpointData`); empty when the model
+    reports only the binary primary ``responder`` (``trial.py`` then wraps it).
+    ``dropout_day`` is the dropout day when the model refines it (activity- or AE-dependent
+    dropout), else ``None``.
     """
 
     responder: np.ndarray

@@ -31,7 +31,8 @@ def power_report_html(curve: Any, png: bytes, run_dir: Any) -> str:
     rows = [*curve.rows, *([curve.confirm] if curve.confirm is not None else [])]
     body = [f"<h1>{esc(d['protocol'])}: power by sample size</h1>",
             f"<p class=\"lede\">{esc(d['comparison'])}, {esc(d['endpoint']['primary'].upper())}"
-            f" at week {esc(format(d['endpoint']['week'], 'g'))}, {esc(d['analysis']['test'])}"
+            f" at week {esc(format(d['endpoint']['week'], 'g'))}, "
+            f"{esc(d['analysis']['method'])}, multiplicity {esc(d['analysis']['multiplicity'])},"
             f" {esc(d['analysis']['sided'])}-sided alpha {esc(d['analysis']['alpha'])}; power "
             f"is {esc(d['uncertainty'])}.</p>",
             f"<h2>Power curve{scope(False, curve.replicates)}</h2>",
@@ -47,14 +48,25 @@ def power_report_html(curve: Any, png: bytes, run_dir: Any) -> str:
     if curve.fit is not None:
         body.append(f"<p class=\"note\">Fit: power = Φ({curve.fit['intercept']:.4f} + "
                     f"{curve.fit['slope']:.4f}·√n)</p>")
+    binary = curve.kind == "binary"
+
+    def level(x: float) -> str:
+        return pct(x) if binary else f"{x:.3f}"
+
+    stat = "rate" if binary else "mean"
+    multi = len(curve.protocol.arms) > 2
     body.append(table(
-        ["n", "per arm", "power ± MC SE", "95% MC interval", "analytic", f"rate {control}",
-         f"rate {arm}", "difference", "screened"],
+        ["n", "per arm", "power ± MC SE", "95% MC interval", "analytic", f"{stat} {control}",
+         f"{stat} {arm}", "difference", "screened",
+         *([f"any arm ({d['analysis']['multiplicity']})", "any arm, unadjusted"]
+           if multi else [])],
         [(f"{r.n}" if i < len(curve.rows) else f"{r.n} (confirm)",
           "/".join(map(str, r.n_per_arm)), f"{pct(r.power)} ± {pct(r.power_se)}",
           f"{pct(r.ci95[0])} – {pct(r.ci95[1])}", pct(r.analytic_power),
-          pct(r.mean_rates[control]), pct(r.mean_rates[arm]),
-          f"{100 * r.mean_difference:+.1f} pts", f"{r.expected_screened:.0f}")
+          level(r.mean_rates[control]), level(r.mean_rates[arm]),
+          f"{100 * r.mean_difference:+.1f} pts" if binary else f"{r.mean_difference:+.3f}",
+          f"{r.expected_screened:.0f}",
+          *([pct(r.any_power), pct(r.any_power_unadjusted)] if multi else []))
          for i, r in enumerate(rows)]))
     if curve.note:
         body.append(f"<p class=\"note\">{esc(curve.note)}</p>")

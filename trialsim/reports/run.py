@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from trialsim.protocol import Protocol
+from trialsim.reports import cells
 from trialsim.reports import run_figures as figs
 from trialsim.reports.html import esc, img, kv, page, pct, scope, table
 
@@ -65,8 +66,12 @@ def protocol_in_words(p: Protocol) -> list[str]:
            "treatment failure" if p.conduct.rescue_sledai_increase else "") + ".",
         "Secondary endpoints: " + (", ".join(p.endpoint.secondary) or "none")
         + (f" (continuous: {a.missing_continuous})" if p.endpoint.secondary else "") + ".",
-        f"Analysis: {a.test} test, {a.sided}-sided alpha {a.alpha:g}; each active arm versus "
-        f"{control}.",
+        f"Analysis: {a.test} for binary, {a.continuous} for continuous and "
+        f"{a.time_to_event} for time-to-event endpoints, {a.sided}-sided alpha {a.alpha:g} "
+        f"({100 * (1 - a.alpha * (3 - a.sided)):g}% confidence intervals); each active arm "
+        f"versus {control}"
+        + (f", multiplicity: {a.multiplicity}" if len(p.arms) > 2 else "")
+        + (f"; then, in fixed sequence: {', '.join(a.sequence)}" if a.sequence else "") + ".",
         f"Outcome model: {p.outcome.model}"
         + (" with between-trial placebo response" if p.model.between_trial
            and p.outcome.model == "mechanistic" else "") + ".",
@@ -164,33 +169,59 @@ def _baseline(patients: pd.DataFrame, arms: list[str]) -> str:
     return table(["characteristic", *arms, "all"], rows)
 
 
+def _endpoint_tables(kind: str, arms: list[dict[str, Any]], comps: list[dict[str, Any]],
+                     adjusted: bool) -> str:
+    with_or = any(c.get("odds_ratio") is not None for c in comps)
+    level = cells.level(arms[0]) if arms else "95%"
+    return (table(cells.arm_headers(kind, level), [cells.arm_cells(kind, a) for a in arms])
+            + table(cells.comparison_headers(kind, comps, adjusted),
+                    [cells.comparison_cells(c, kind, adjusted, with_or) for c in comps]))
+
+
+def _warnings(summary: dict[str, Any]) -> str:
+    w = summary.get("warnings") or []
+    if not w:
+        return ""
+    return ('<p class="note"><b>Undefined results</b> (shown as –): '
+            + esc("; ".join(w)) + ".</p>")
+
+
 def _primary(summary: dict[str, Any]) -> str:
     ep = summary["endpoint"]
-    arms = table(["arm", "n", "responders", "rate", "95% CI (Wilson)"],
-                 [(a["name"], a["n"], a["responders"], pct(a["rate"]),
-                   f"{pct(a['ci95'][0])} – {pct(a['ci95'][1])}") for a in summary["arms"]])
     comps = summary["comparisons"]
-    from statsmodels.stats.multitest import multipletests
-
-    pvals = [c["p_value"] for c in comps]
-    holm = multipletests(pvals, method="holm")[1] if len(pvals) > 1 else pvals
-    rows = [(f"{c['arm']} vs {c['control']}", f"{100 * c['difference']:+.1f} pts",
-             f"{100 * c['ci95'][0]:+.1f} – {100 * c['ci95'][1]:+.1f}", c["test"],
-             f"{c['p_value']:.4f}", f"{h:.4f}", "yes" if c["significant"] else "no")
-            for c, h in zip(comps, holm, strict=True)]
+    kind = (summary.get("primary") or {}).get("kind", "binary")
     a = summary.get("analysis", {})
-    k = len(comps)
-    mult = ("One comparison with control: no multiplicity adjustment is needed."
-            if k == 1 else
-            f"{k} comparisons with control, each tested at alpha {a.get('alpha', 0.05):g} "
-            "(unadjusted, as the protocol specifies); Holm-adjusted p-values are shown for "
-            "family-wise error control.")
+    adjusted = len(comps) > 1
+    estimand = comps[0]["estimand"] if comps else ""
     wk = f"{ep['week']:g}"
-    return (f"<h3>{esc(ep['primary'].upper())} response at week {esc(wk)}"
-            f"{scope(True)}</h3>{arms}"
-            + table(["comparison", "difference", "95% CI (Newcombe)", "test", "p-value",
-                     "Holm p-value", "significant"], rows)
-            + f'<p class="note">{esc(mult)}</p>')
+    return (f"<h3>{esc(ep['primary'].upper())} at week {esc(wk)}, primary"
+            f"{scope(True)}</h3>"
+            + (f'<p class="note">Estimand: {esc(estimand)}.</p>' if estimand else "")
+            + _endpoint_tables(kind, summary["arms"], comps, adjusted)
+            + f'<p class="note">{esc(cells.multiplicity_note(a, comps))}</p>'
+            + _warnings(summary))
+
+
+def _analysed_secondary(summary: dict[str, Any]) -> str:
+    """Secondary endpoints analysed by the protocol's methods: those in the fixed sequence
+    with decisions, the others descriptive."""
+    sec = summary.get("secondary") or []
+    if not sec:
+        return ""
+    seq = (summary.get("analysis") or {}).get("sequence") or []
+    parts = []
+    for e in sec:
+        comps = e["comparisons"]
+        est = comps[0]["estimand"] if comps else ""
+        parts.append(f"<h3>{esc(e['endpoint'])} ({esc(e['role'])}, {esc(e['method'])})"
+                     f"{scope(True)}</h3>"
+                     + (f'<p class="note">Estimand: {esc(est)}.</p>' if est else "")
+                     + _endpoint_tables(e["kind"], e["arms"], comps, e["role"] == "secondary"))
+    note = ("Secondary endpoints in the fixed sequence (" + ", ".join(seq) + ") are tested "
+            "in that order after the primary, each only if every earlier hypothesis was "
+            "rejected; their adjusted p-values carry the sequence. Others are descriptive."
+            if seq else "No fixed sequence: secondary endpoints are descriptive.")
+    return "".join(parts) + f'<p class="note">{esc(note)}</p>'
 
 
 def _endpoint_cell(kind: str, a: dict[str, Any]) -> str:
@@ -231,22 +262,59 @@ def _replicates(summary: dict[str, Any], reps: pd.DataFrame | None) -> str:
     if not oc:
         return ""
     r = oc["replicates"]
-    arms = table(["arm", "mean response rate", "MC SE"],
-                 [(a["name"], pct(a["mean_rate"]), pct(a["mean_rate_se"], 2))
-                  for a in oc["arms"]])
+    kind = (summary.get("primary") or {}).get("kind", "binary")
+    binary = kind == "binary"
+
+    def mean(v: float | None, digits: int = 3) -> str:
+        if v is None:
+            return "–"
+        return pct(v) if binary else f"{v:.{digits}f}"
+
+    arms = table(["arm", f"mean {oc['arms'][0].get('statistic', 'rate')}", "MC SE"],
+                 [(a["name"], mean(a.get("mean_estimate", a.get("mean_rate"))),
+                   pct(a.get("mean_estimate_se"), 2) if binary
+                   else mean(a.get("mean_estimate_se"), 4)) for a in oc["arms"]])
     cond = {c["arm"]: c for c in
             (summary.get("operating_characteristics_conditional") or {}).get("comparisons", [])}
+    comps = oc["comparisons"]
+
+    def effect(c: dict[str, Any]) -> str:
+        d = c["mean_difference"]
+        if d is None:
+            return "–"
+        return f"{100 * d:+.1f} pts" if binary and c.get("scale") == "difference" else (
+            f"{d:+.3f}" if c.get("scale") == "difference" else f"{d:.3f}")
+
     rows = [(f"{c['arm']} vs {c['control']}", f"{pct(c['power'])} ± {pct(c['power_se'])}",
-             f"{pct(cond[c['arm']]['power'])}" if c["arm"] in cond else "–",
-             f"{100 * c['mean_difference']:+.1f} pts") for c in oc["comparisons"]]
+             pct(c.get("power_unadjusted")),
+             f"{pct(cond[c['arm']]['power'])}" if c["arm"] in cond else "–", effect(c))
+            for c in comps]
     out = (f"<h2>Over {esc(r)} simulated trials{scope(False, r)}</h2>"
            f"<p>Power is {esc(summary.get('uncertainty', 'conditional'))} "
-           "(± Monte-Carlo SE).</p>" + arms
-           + table(["comparison", "power", "conditional power", "mean difference"], rows))
+           "(± Monte-Carlo SE); decisions follow the multiplicity rule "
+           f"({esc(oc.get('multiplicity', 'none'))}).</p>" + arms
+           + table(["comparison", "power", "unadjusted (p < alpha)", "conditional power",
+                    "mean estimate"], rows))
+    fam = oc.get("family")
+    if fam:
+        out += (f"<p><b>Some comparison significant</b> ({esc(oc.get('multiplicity'))}): "
+                f"{esc(pct(fam['any_significant']))} ± {esc(pct(fam['any_significant_se']))}; "
+                f"<b>without adjustment</b>: {esc(pct(fam['any_significant_unadjusted']))} ± "
+                f"{esc(pct(fam['any_significant_unadjusted_se']))}. When no arm works these "
+                "are the family-wise error rates with and without the adjustment.</p>")
+    for sec in oc.get("secondary", []):
+        out += (f"<h3>{esc(sec['endpoint'])} (fixed sequence)</h3>" + table(
+            ["comparison", "power", "unadjusted (p < alpha)"],
+            [(f"{c['arm']} vs {c['control']}", f"{pct(c['power'])} ± {pct(c['power_se'])}",
+              pct(c.get("power_unadjusted"))) for c in sec["comparisons"]]))
     if reps is not None and len(reps):
-        first = {f"{c['arm']} vs {c['control']}": c["difference"]
+        first = {f"{c['arm']} vs {c['control']}": c["estimate"]
                  for c in summary["comparisons"]}
-        out += img(figs.effects_png(reps, first), "distribution of the estimated effect",
+        scale = comps[0].get("scale", "difference") if comps else "difference"
+        label = ("estimated difference in response" if binary and scale == "difference"
+                 else "estimated " + (comps[0].get("scale", "difference") if comps else ""))
+        out += img(figs.effects_png(reps, first, binary and scale == "difference", label),
+                   "distribution of the estimated effect",
                    f"Estimated effect in each of {r} simulated trials; dashed: the trial "
                    "shown (replicate 0).")
     return out
@@ -280,11 +348,11 @@ def run_report_html(run_dir: Path) -> str:
             f"<h2>Participant flow{scope(True)}</h2>"
             + _flow(summary, patients, arms, p),
             f"<h2>Baseline characteristics{scope(True)}</h2>" + _baseline(patients, arms),
-            "<h2>Endpoints</h2>" + _primary(summary)
+            "<h2>Endpoints</h2>" + _primary(summary) + _analysed_secondary(summary)
             + _secondary(summary, patients, arms),
             f"<h2>Figures{scope(True)}</h2>",
-            img(figs.response_png(summary), "response per arm",
-                "Primary response per arm with 95% Wilson CI (one trial)"
+            img(figs.response_png(summary), "primary endpoint per arm",
+                "Primary endpoint per arm with its confidence interval (one trial)"
                 + ("; diamonds: mean over the replicates." if summary.get(
                     "operating_characteristics") else "."))]
     if visits is not None:
@@ -307,16 +375,19 @@ def write_run_report(run_dir: Path, into: Path | None = None) -> Path:
 
 class ReplicateEffects:
     """A ``keep`` callback for :func:`~trialsim.design.run_design` that records, per replicate
-    and comparison, the estimated difference, p-value and decision (not the patients)."""
+    and comparison of the primary endpoint, the estimate (``difference`` repeats it), the raw
+    and adjusted p-values and the decision (not the patients)."""
 
-    COLUMNS = ("replicate", "comparison", "difference", "p_value", "significant")
+    COLUMNS = ("replicate", "comparison", "estimate", "difference", "p_value", "p_adjusted",
+               "significant")
 
     def __init__(self) -> None:
         self.rows: list[tuple[Any, ...]] = []
 
     def __call__(self, res: Any) -> None:
-        self.rows.extend((res.replicate, f"{c.arm} vs {c.control}", c.difference, c.p_value,
-                          c.significant) for c in res.analysis.comparisons)
+        self.rows.extend((res.replicate, f"{c.arm} vs {c.control}", c.estimate, c.estimate,
+                          c.p_value, c.p_adjusted, bool(c.significant))
+                         for c in res.analysis.comparisons)
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=list(self.COLUMNS)).astype(

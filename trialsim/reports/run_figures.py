@@ -19,27 +19,39 @@ def _colour(k: int) -> str:
 
 
 def response_png(summary: dict[str, Any]) -> bytes:
-    """Primary response rate per arm with its Wilson 95% CI (one trial), and the mean rate
-    over replicates when there are several."""
+    """The primary endpoint per arm (rate, mean or event rate) with its interval (one trial),
+    and the mean over replicates when there are several."""
     plt = pyplot()
     arms = summary["arms"]
     ep = summary["endpoint"]
     x = np.arange(len(arms))
-    rate = np.array([a["rate"] for a in arms])
-    lo = np.array([a["ci95"][0] for a in arms])
-    hi = np.array([a["ci95"][1] for a in arms])
+    nan = float("nan")
+
+    def num(v: Any) -> float:
+        return nan if v is None else float(v)
+
+    est = np.array([num(a["estimate"]) for a in arms])
+    lo = np.array([num(a["ci"][0]) for a in arms])
+    hi = np.array([num(a["ci"][1]) for a in arms])
+    level = f"{100 * arms[0].get('ci_level', 0.95):g}%"
+    stat = arms[0].get("statistic", "rate")
     fig, ax = plt.subplots(figsize=(6.5, 3.6), dpi=DPI)
-    ax.bar(x, rate, color=[_colour(k) for k in range(len(arms))], alpha=0.8, width=0.6,
-           label="one trial (replicate 0), Wilson 95% CI")
-    ax.errorbar(x, rate, yerr=[rate - lo, hi - rate], fmt="none", ecolor="black", capsize=4)
+    ax.bar(x, np.nan_to_num(est), color=[_colour(k) for k in range(len(arms))], alpha=0.8,
+           width=0.6, label=f"one trial (replicate 0), {level} CI")
+    ax.errorbar(x, est, yerr=[np.maximum(est - lo, 0), np.maximum(hi - est, 0)], fmt="none",
+                ecolor="black", capsize=4)
     oc = summary.get("operating_characteristics")
     if oc:
-        m = np.array([a["mean_rate"] for a in oc["arms"]])
+        m = np.array([num(a.get("mean_estimate", a.get("mean_rate"))) for a in oc["arms"]])
         ax.scatter(x, m, marker="D", color="white", edgecolor="black", zorder=3,
                    label=f"mean over {oc['replicates']} trials")
     ax.set_xticks(x, [a["name"] for a in arms], fontsize=8)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel(f"{ep['primary'].upper()} response at week {ep['week']:g}")
+    if stat == "rate":
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f"{ep['primary'].upper()} response at week {ep['week']:g}")
+    else:
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_ylabel(f"{ep['primary']}: {stat}")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
@@ -97,19 +109,25 @@ def il2_png(protocol: Any) -> bytes:
     return figure_png(fig)
 
 
-def effects_png(replicates: pd.DataFrame, first: dict[str, float]) -> bytes:
-    """Histogram of each comparison's estimated difference over the replicates, with the
-    trial shown (replicate 0) marked."""
+def effects_png(replicates: pd.DataFrame, first: dict[str, float],
+                percent: bool = True, label: str = "estimated difference in response") -> bytes:
+    """Histogram of each comparison's estimate over the replicates, with the trial shown
+    (replicate 0) marked; ``percent``: a difference in rates, shown in percentage points."""
     plt = pyplot()
+    f = 100.0 if percent else 1.0
+    unit = " pts" if percent else ""
     fig, ax = plt.subplots(figsize=(6.5, 3.4), dpi=DPI)
     for k, (name, g) in enumerate(replicates.groupby("comparison", sort=False)):
-        d = 100 * g["difference"].to_numpy()
+        d = f * g["estimate"].to_numpy(dtype=float)
+        d = d[np.isfinite(d)]
+        if not d.size:
+            continue
         ax.hist(d, bins=min(40, max(8, len(d) // 10)), alpha=0.5, color=_colour(k + 1),
-                label=f"{name} (mean {d.mean():+.1f} pts)")
-        if name in first:
-            ax.axvline(100 * first[name], color=_colour(k + 1), ls="--", lw=1.2)
-    ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("estimated difference in response (percentage points)")
+                label=f"{name} (mean {d.mean():+.{1 if percent else 3}f}{unit})")
+        if first.get(name) is not None:
+            ax.axvline(f * first[name], color=_colour(k + 1), ls="--", lw=1.2)
+    ax.axvline(0 if percent or "ratio" not in label else 1, color="black", lw=0.8)
+    ax.set_xlabel(label + (" (percentage points)" if percent else ""))
     ax.set_ylabel("simulated trials")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)

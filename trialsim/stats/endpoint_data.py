@@ -28,11 +28,16 @@ class EndpointData:
     ``baseline``: the baseline value used as a covariate by adjusted analyses (ANCOVA,
     adjusted logistic regression), e.g. baseline SLEDAI-2K.
     ``repeated`` and ``weeks``: the value at every post-baseline visit, shape (n, visits),
-    NaN where missing, for repeated-measures analyses.
+    NaN where missing, for repeated-measures analyses; the last visit is the endpoint's
+    (the repeated-measures model estimates the effect there).
     ``imputations``: continuous endpoints under multiple imputation — the completed values of
     each imputation, shape (m, n); ``value`` then holds their mean, and analyses pool the m
     analyses by Rubin's rules. A binary endpoint defined on a subset of patients (renal
     response: patients renal at baseline) has NaN ``value`` outside it.
+    ``higher_is_better``: whether a larger value favours an arm — responders (binary), a
+    larger value (continuous; False for a change in SLEDAI-2K, where a fall is
+    improvement), a longer time to the event (time-to-event; False when the event is good,
+    e.g. time to response). One-sided tests and "arm better" decisions use it.
     """
 
     name: str
@@ -43,9 +48,20 @@ class EndpointData:
     repeated: np.ndarray | None = None
     weeks: np.ndarray | None = None
     imputations: np.ndarray | None = None
+    higher_is_better: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"endpoint kind must be one of {KINDS}, got {self.kind!r}")
         if self.kind == "time-to-event" and self.event is None:
             raise ValueError("a time-to-event endpoint needs its event indicator")
+
+    def head(self, m: int) -> EndpointData:
+        """The same endpoint for the first ``m`` patients (a trial of ``m``: power curves)."""
+        def cut(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[:m]
+
+        return EndpointData(self.name, self.kind, self.value[:m], cut(self.event),
+                            cut(self.baseline), cut(self.repeated), self.weeks,
+                            None if self.imputations is None else self.imputations[:, :m],
+                            higher_is_better=self.higher_is_better)
