@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -107,24 +108,51 @@ C3_LOW_G_L = 0.9         # lower limit of normal for C3, g/L (typical laboratory
 class Cohort:
     """Enrolled patients and the screening that produced them.
 
-    ``patients`` has one row per enrolled patient (columns: id, screen_order, sex, age,
-    ancestry, severity, sledai0, clinical_sledai0, anti_dsdna0, c3_0, pga0, renal, and one
-    boolean column per SLEDAI-2K descriptor prefixed ``d_``). ``screen_failures`` counts
-    candidates by their first failing criterion.
+    ``columns`` holds one array per patient attribute, enrolled patients in enrolment order
+    (id, screen_order, sex, age, ancestry, severity, sledai0, clinical_sledai0, anti_dsdna0,
+    c3_0, pga0, renal, and one boolean column per SLEDAI-2K descriptor prefixed ``d_``): the
+    simulation reads these arrays. ``patients`` is the same table as a DataFrame, built on
+    first use (for tables that are written or shown), so a replicate that nobody looks at
+    never pays for pandas. ``screen_failures`` counts candidates by their first failing
+    criterion.
     """
 
-    patients: pd.DataFrame
+    columns: Mapping[str, np.ndarray]
     screened: int
     screen_failures: dict[str, int] = field(default_factory=dict)
 
     @property
+    def n(self) -> int:
+        return int(self.columns["id"].size)
+
+    @cached_property
+    def patients(self) -> pd.DataFrame:
+        """One row per enrolled patient (the columns above)."""
+        return pd.DataFrame(dict(self.columns))
+
+    @cached_property
     def descriptors(self) -> np.ndarray:
         """Baseline descriptor matrix, shape (n, 24), in :data:`sledai.NAMES` order."""
-        return self.patients[[f"d_{k}" for k in sledai.NAMES]].to_numpy(dtype=bool)
+        return np.column_stack([self.columns[f"d_{k}"] for k in sledai.NAMES]).astype(bool)
+
+    def take(self, rows: slice | np.ndarray) -> Cohort:
+        """The patients ``rows`` (e.g. one patient chunk), with the same screening counts."""
+        return Cohort({k: v[rows] for k, v in self.columns.items()}, self.screened,
+                      self.screen_failures)
 
 
 def _logit(p: float) -> float:
     return float(np.log(p / (1 - p)))
+
+
+_RENAL_COLS = np.array([j for j, d in enumerate(sledai.DESCRIPTORS) if d.domain == "renal"])
+_RENAL_P = np.array([_RENAL_GIVEN_NEPHRITIS[sledai.DESCRIPTORS[j].name] for j in _RENAL_COLS])
+_CLINICAL_COLS = np.array([j for j, d in enumerate(sledai.DESCRIPTORS)
+                           if d.domain not in ("renal", "serological")])
+_CLINICAL_LOGIT0 = np.array([_logit(_DESCRIPTOR_P0[sledai.DESCRIPTORS[j].name][0])
+                             for j in _CLINICAL_COLS])
+_CLINICAL_SLOPE = np.array([_DESCRIPTOR_P0[sledai.DESCRIPTORS[j].name][1]
+                            for j in _CLINICAL_COLS])
 
 
 def sample_candidates(pop: Population, size: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -154,12 +182,11 @@ def _candidate_columns(pop: Population, size: int,
     u = rng.random((size, len(sledai.NAMES)))
     nephritis_logit = _logit(_NEPHRITIS_P0) + _NEPHRITIS_SLOPE * z + renal_shift
     nephritis = rng.random(size) < 1.0 / (1.0 + np.exp(-nephritis_logit))
-    for j, d in enumerate(sledai.DESCRIPTORS):
-        if d.domain == "renal":
-            active[:, j] = nephritis & (u[:, j] < _RENAL_GIVEN_NEPHRITIS[d.name])
-        elif d.domain != "serological":
-            p0, slope = _DESCRIPTOR_P0[d.name]
-            active[:, j] = u[:, j] < 1.0 / (1.0 + np.exp(-(_logit(p0) + slope * z)))
+    # One (size, descriptors) array operation per term instead of a loop over descriptors;
+    # the elementwise arithmetic is the same, so are the results.
+    active[:, _RENAL_COLS] = nephritis[:, None] & (u[:, _RENAL_COLS] < _RENAL_P)
+    active[:, _CLINICAL_COLS] = u[:, _CLINICAL_COLS] < 1.0 / (
+        1.0 + np.exp(-(_CLINICAL_LOGIT0 + _CLINICAL_SLOPE * z[:, None])))
     dsdna = 10.0 ** rng.normal(1.28 + 0.3 * z, 0.55)
     c3 = np.clip(rng.normal(1.03 - 0.13 * z, 0.22), 0.15, 2.2)
     active[:, sledai.SEROLOGY[0]] = c3 < C3_LOW_G_L
@@ -253,7 +280,7 @@ def enrol(pop: Population, rng: np.random.Generator | Callable[[int], np.random.
     failed, counts = np.unique(reason[:cut][~ok[:cut]].astype(str), return_counts=True)
     failures = {str(r): int(c) for r, c in zip(failed, counts, strict=True)}
     take = np.flatnonzero(ok[:cut])
-    patients = pd.DataFrame({"id": np.arange(1, take.size + 1), "screen_order": take + 1,
-                             **{k: np.concatenate([b[k] for b in blocks])[take]
-                                for k in blocks[0]}})
-    return Cohort(patients=patients, screened=cut, screen_failures=failures)
+    columns = {"id": np.arange(1, take.size + 1), "screen_order": take + 1,
+               **{k: (blocks[0][k] if len(blocks) == 1 else
+                      np.concatenate([b[k] for b in blocks]))[take] for k in blocks[0]}}
+    return Cohort(columns, screened=cut, screen_failures=failures)

@@ -26,8 +26,8 @@ from trialsim.randomization import randomize, strata_labels
 from trialsim.stats.binary import BinaryAnalysis, analyse_binary
 from trialsim.streams import ReplicateStreams, Stage
 
-__all__ = ["TrialResult", "analyse", "enrol_and_randomise", "schedules", "simulate_trial",
-           "simulate_trials"]
+__all__ = ["TrialResult", "analyse", "enrol_and_randomise", "schedules", "simulate_enrolled",
+           "simulate_trial", "simulate_trials"]
 
 DAYS_PER_MONTH = 30.4375
 
@@ -112,7 +112,7 @@ class TrialResult:
         visits, traj = self.detail.visits, self.detail.trajectory
         n, v = visits.sledai.shape
         frame = pd.DataFrame({
-            "id": np.repeat(self.cohort.patients["id"].to_numpy(), v),
+            "id": np.repeat(self.cohort.columns["id"], v),
             "arm": np.repeat([self.protocol.arms[i].name for i in self.arm], v),
             "week": np.tile(visits.weeks, n),
             "observed": visits.observed.ravel(),
@@ -133,10 +133,10 @@ def enrol_and_randomise(protocol: Protocol, replicate: int,
     streams = ReplicateStreams(protocol.trial.seed, replicate)
     cohort = enrol(protocol.population, lambda b: streams.generator(Stage.CANDIDATES, b),
                    source)
-    n = len(cohort.patients)
-    ids = cohort.patients["screen_order"].to_numpy() - 1   # keys of the patients' draws
-    strata = strata_labels(cohort.patients, protocol.randomization.stratify_by)
-    arm = randomize(cohort.patients, protocol,
+    n = cohort.n
+    ids = cohort.columns["screen_order"] - 1   # keys of the patients' draws
+    strata = strata_labels(cohort.columns, protocol.randomization.stratify_by)
+    arm = randomize(cohort.columns, protocol,
                     lambda label: streams.generator(Stage.RANDOMIZATION, label))
     rate = protocol.population.enrolment_per_month
     if rate is None:
@@ -169,6 +169,19 @@ def simulate_trials(protocol: Protocol, replicates: Sequence[int],
     the trial's placebo response at its typical value); ``fixed_effect`` at a given ``s``.
     """
     batch = [enrol_and_randomise(protocol, r, source) for r in replicates]
+    return simulate_enrolled(protocol, batch, params, conditional=conditional,
+                             fixed_effect=fixed_effect)
+
+
+def simulate_enrolled(protocol: Protocol, batch: Sequence[Enrolled],
+                      params: ModelParameters = DEFAULT_PARAMETERS, *,
+                      conditional: bool = False,
+                      fixed_effect: float | None = None) -> list[TrialResult]:
+    """Outcomes and analysis of already enrolled and randomised replicates.
+
+    Enrolment draws nothing that the outcome model draws, so one enrolled batch can be
+    simulated twice — with the drawn trial effect and with the typical one (``conditional``)
+    — and each pass is exactly what :func:`simulate_trials` gives."""
     model = outcome_model(protocol, params, conditional=conditional,
                           fixed_effect=fixed_effect)
     outcomes: list[Outcomes] = model.simulate(protocol, batch)
