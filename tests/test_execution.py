@@ -88,3 +88,31 @@ def test_power_curve_does_not_depend_on_workers_or_chunks() -> None:
         two = power_curve(p, [40, 60, 80], replicates=30, chunk=4, backend=b).to_dict()
     assert two == one
     assert one["confirm"] is not None     # the confirming run is part of what must match
+
+
+def test_patient_chunks_and_parquet_tables_match_one_array_system(monkeypatch,
+                                                                  tmp_path: Path) -> None:
+    """A replicate simulated in patient chunks (tables streamed to Parquet) is the replicate
+    simulated at once: same summary, same patient and visit tables."""
+    import pandas as pd
+
+    from trialsim import trial
+    from trialsim.api import simulate_protocol
+    from trialsim.outputs import write_run
+    from trialsim.protocol import load_protocol
+
+    p = load_protocol(PROTOCOL).with_overrides(n=40, replicates=3)
+    whole = simulate_protocol(p)
+    monkeypatch.setattr(trial, "PATIENT_CHUNK", 16)
+    chunked = simulate_protocol(p, spool=tmp_path)
+    assert chunked.design.first.detail is None and chunked.design.first.tables
+    strip = ("provenance", "run_dir")
+    assert ({k: v for k, v in chunked.document.items() if k not in strip}
+            == {k: v for k, v in whole.document.items() if k not in strip})
+    run_dir = write_run(tmp_path / "out", p, chunked.design, chunked.document)
+    assert (run_dir / "visits.parquet").is_file() and not (run_dir / "visits.csv").exists()
+    assert (run_dir / "report.html").is_file()
+    assert not list(tmp_path.glob(".trialsim-tables-*"))      # moved into the run folder
+    for name, table in (("patients", whole.patients), ("visits", whole.visits)):
+        got = pd.read_parquet(run_dir / f"{name}.parquet")
+        pd.testing.assert_frame_equal(got, table, check_dtype=False)

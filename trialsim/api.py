@@ -66,10 +66,16 @@ class RunResult:
 
     @property
     def patients(self) -> pd.DataFrame:
+        tables = self.design.first.tables
+        if tables:                     # a large first trial: its tables are on disk
+            return pd.read_parquet(tables["patients"])
         return self.design.first.patient_table()
 
     @property
     def visits(self) -> pd.DataFrame | None:
+        tables = self.design.first.tables
+        if tables:
+            return pd.read_parquet(tables["visits"]) if "visits" in tables else None
         return self.design.first.visit_table()
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,18 +111,40 @@ def _protocol(protocol: Protocol | str | Path) -> Protocol:
 
 def simulate_protocol(p: Protocol, *, chunk: int = 50,
                       progress: Callable[..., None] | None = None, source: str = "protocol",
-                      protocol_file: str | None = None, backend: Any = None) -> RunResult:
+                      protocol_file: str | None = None, backend: Any = None,
+                      spool: Path | None = None) -> RunResult:
     """Simulate an already-overridden protocol (the CLI's path); ``backend`` is an open
-    :class:`trialsim.execution.Backend` (default: in this process)."""
+    :class:`trialsim.execution.Backend` (default: in this process). A first trial of more
+    than :data:`~trialsim.trial.PATIENT_CHUNK` patients has its tables written to Parquet
+    while it runs, in a new folder under ``spool`` (default: the temporary directory);
+    :func:`trialsim.outputs.write_run` moves them into the run folder."""
+    from trialsim import trial
     from trialsim.design import run_design
     from trialsim.reports import ReplicateEffects
     from trialsim.reports.provenance import provenance
+    from trialsim.reports.tables import ParquetTables
     from trialsim.summary import summary_document
 
     started, t0 = datetime.now(UTC), time.perf_counter()
     effects = ReplicateEffects()
-    result = run_design(p, chunk=chunk, progress=progress, source=source, conditional=True,
-                        record=effects, backend=backend)
+    sink = None
+    if p.population.n > trial.PATIENT_CHUNK:   # first trial: tables to Parquet as it runs
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix=".trialsim-tables-", dir=spool))
+        sink = ParquetTables(folder)
+    try:
+        result = run_design(p, chunk=chunk, progress=progress, source=source,
+                            conditional=True, record=effects, backend=backend, sink=sink)
+    except BaseException:
+        if sink is not None:
+            import shutil
+
+            sink.close()
+            shutil.rmtree(sink.folder, ignore_errors=True)
+        raise
+    if sink is not None:
+        sink.close()
     doc = summary_document(p, result, protocol_file=protocol_file)
     doc["provenance"] = provenance(p.digest(), p.trial.seed, started,
                                    time.perf_counter() - t0)

@@ -99,6 +99,16 @@ def _print(text: str) -> None:
     sys.stdout.write(text + "\n")
 
 
+def _spool(out: Path) -> Path | None:
+    """Where a large first trial's Parquet tables are written while it runs: the output
+    root (so moving them into the run folder is a rename), or the temporary directory."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return out
+
+
 def _bar(quiet: bool) -> bool:
     """A progress bar only on a terminal (never in CI logs or pipes) and without --quiet."""
     return not quiet and sys.stderr.isatty() and not os.environ.get("CI")
@@ -199,7 +209,8 @@ def run(
         with (open_backend(backend, workers, scheduler) as ex,
               _progress(total, "simulating trials", _bar(quiet)) as tick):
             res = simulate_protocol(p, chunk=chunk, progress=tick, source=source,
-                                    protocol_file=str(protocol), backend=ex)
+                                    protocol_file=str(protocol), backend=ex,
+                                    spool=_spool(out))
         summary = res.document
         run_dir = write_run(out, p, res.design, summary, protocol, replicates=res.replicates)
     except TrialsimError as exc:
@@ -222,7 +233,8 @@ def report(
     from trialsim.reports import write_run_report
 
     try:
-        if not (run_dir / "summary.json").is_file() or not (run_dir / "patients.csv").is_file():
+        if not (run_dir / "summary.json").is_file() or not (
+                (run_dir / "patients.csv").is_file() or (run_dir / "patients.parquet").is_file()):
             raise OutputError(f"{show_path(run_dir)}: not a run folder of trialsim run "
                               "(summary.json and patients.csv are needed).")
         path = write_run_report(run_dir)

@@ -10,7 +10,7 @@ of ``n >= m`` are exactly the patients of the trial of ``m`` (see :meth:`TrialRe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +26,13 @@ from trialsim.randomization import randomize, strata_labels
 from trialsim.stats.binary import BinaryAnalysis, analyse_binary
 from trialsim.streams import ReplicateStreams, Stage
 
-__all__ = ["TrialResult", "analyse", "enrol_and_randomise", "schedules", "simulate_enrolled",
-           "simulate_trial", "simulate_trials"]
+__all__ = ["PATIENT_CHUNK", "TrialResult", "analyse", "enrol_and_randomise", "schedules",
+           "simulate_enrolled", "simulate_trial", "simulate_trials"]
 
 DAYS_PER_MONTH = 30.4375
+# Patients of one replicate simulated as one array system: larger replicates run in chunks
+# of this many (bounded memory: ~100 MB of model and visit arrays per chunk with 10 visits).
+PATIENT_CHUNK = 20_000
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,13 @@ class TrialResult:
     enrol_day: np.ndarray
     dropout_day: np.ndarray
     responder: np.ndarray
-    analysis: BinaryAnalysis
+    analysis: BinaryAnalysis | None   # None only for a patient chunk given to a table sink
     detail: MechanisticDetail | None = None
+    # A replicate of more than PATIENT_CHUNK patients is simulated chunk by chunk and keeps
+    # no detail; its between-trial effect is kept here, and ``tables`` names the tables its
+    # chunks were written to (by the sink given to simulate_enrolled), if any.
+    trial_effect: Any = None
+    tables: dict[str, str] | None = None
 
     def _mechanistic(self) -> MechanisticDetail:
         if self.detail is None:
@@ -173,22 +181,63 @@ def simulate_trials(protocol: Protocol, replicates: Sequence[int],
                              fixed_effect=fixed_effect)
 
 
+def _patients(e: Enrolled, rows: slice) -> Enrolled:
+    """Patients ``rows`` of a replicate: their keyed draws are theirs whoever else is there."""
+    return Enrolled(e.replicate, e.streams, e.cohort.take(rows), e.arm[rows], e.strata[rows],
+                    e.enrol_day[rows], e.dropout_day[rows])
+
+
+def _in_patient_chunks(protocol: Protocol, model: Any, e: Enrolled,
+                       sink: Callable[[TrialResult], None] | None) -> TrialResult:
+    """Simulate a large replicate :data:`PATIENT_CHUNK` patients at a time. The outcome
+    model is elementwise over patients and every draw is keyed by patient (trial-level draws
+    by the replicate), so the outcomes are those of one call over all patients; only the
+    responders are kept, each chunk's detail goes to ``sink`` (tables) and is dropped."""
+    responder = np.empty(e.n, dtype=bool)
+    effect = None
+    for start in range(0, e.n, PATIENT_CHUNK):
+        rows = slice(start, min(start + PATIENT_CHUNK, e.n))
+        part = _patients(e, rows)
+        o = model.simulate(protocol, [part])[0]
+        responder[rows] = o.responder
+        effect = getattr(o.detail, "trial_effect", None)
+        if sink is not None:
+            sink(TrialResult(protocol, e.replicate, part.cohort, part.arm, part.strata,
+                             part.enrol_day, part.dropout_day, o.responder, None, o.detail))
+    tables = getattr(sink, "tables", None) if sink is not None else None
+    return TrialResult(protocol, e.replicate, e.cohort, e.arm, e.strata, e.enrol_day,
+                       e.dropout_day, responder, analyse(protocol, responder, e.arm, e.strata),
+                       None, effect, tables)
+
+
 def simulate_enrolled(protocol: Protocol, batch: Sequence[Enrolled],
                       params: ModelParameters = DEFAULT_PARAMETERS, *,
                       conditional: bool = False,
-                      fixed_effect: float | None = None) -> list[TrialResult]:
+                      fixed_effect: float | None = None,
+                      sink: Callable[[TrialResult], None] | None = None) -> list[TrialResult]:
     """Outcomes and analysis of already enrolled and randomised replicates.
 
     Enrolment draws nothing that the outcome model draws, so one enrolled batch can be
     simulated twice — with the drawn trial effect and with the typical one (``conditional``)
-    — and each pass is exactly what :func:`simulate_trials` gives."""
+    — and each pass is exactly what :func:`simulate_trials` gives.
+
+    Replicates of at most :data:`PATIENT_CHUNK` patients are simulated together as one
+    array system and keep their detail (trajectories, visits, adverse events). Larger ones
+    run in patient chunks so memory stays bounded whatever the cohort size (a million
+    patients in well under 4 GB): each chunk of patients, in full, goes to ``sink`` (e.g. a
+    Parquet writer of the patient and visit tables) and only the responders are kept.
+    """
     model = outcome_model(protocol, params, conditional=conditional,
                           fixed_effect=fixed_effect)
-    outcomes: list[Outcomes] = model.simulate(protocol, batch)
-    return [TrialResult(protocol, e.replicate, e.cohort, e.arm, e.strata, e.enrol_day,
-                        e.dropout_day, o.responder,
-                        analyse(protocol, o.responder, e.arm, e.strata), o.detail)
-            for e, o in zip(batch, outcomes, strict=True)]
+    if all(e.n <= PATIENT_CHUNK for e in batch):
+        outcomes: list[Outcomes] = model.simulate(protocol, batch)
+        return [TrialResult(protocol, e.replicate, e.cohort, e.arm, e.strata, e.enrol_day,
+                            e.dropout_day, o.responder,
+                            analyse(protocol, o.responder, e.arm, e.strata), o.detail)
+                for e, o in zip(batch, outcomes, strict=True)]
+    return [simulate_enrolled(protocol, [e], params, conditional=conditional,
+                              fixed_effect=fixed_effect)[0] if e.n <= PATIENT_CHUNK
+            else _in_patient_chunks(protocol, model, e, sink) for e in batch]
 
 
 def simulate_trial(protocol: Protocol, replicate: int = 0,

@@ -9,11 +9,13 @@ chunk size, the backend or the number of workers.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from trialsim import trial
 from trialsim.execution import Backend, InProcess, chunks
 from trialsim.model import DEFAULT_PARAMETERS, ModelParameters
 from trialsim.protocol import Protocol
@@ -120,12 +122,14 @@ class ChunkResult:
 
 def run_chunk(protocol: Protocol, reps: range, params: ModelParameters, source: str,
               both: bool, keep_first: bool,
-              keep: Callable[[TrialResult], None] | None = None) -> ChunkResult:
+              keep: Callable[[TrialResult], None] | None = None,
+              sink: Callable[[TrialResult], None] | None = None) -> ChunkResult:
     """Simulate replicates ``reps`` (one backend task). With ``both`` the same enrolled
     patients are simulated a second time with the typical trial effect; enrolment is done
-    once for both passes."""
+    once for both passes. ``sink`` receives the patient chunks of replicates too large to
+    simulate at once (see :func:`trialsim.trial.simulate_enrolled`)."""
     batch = [enrol_and_randomise(protocol, r, source) for r in reps]
-    results = simulate_enrolled(protocol, batch, params)
+    results = simulate_enrolled(protocol, batch, params, sink=sink)
     if keep is not None:
         for res in results:
             keep(res)
@@ -146,6 +150,7 @@ def run_design(
     record: Callable[[ReplicateSummary], None] | None = None,
     conditional: bool = False,
     backend: Backend | None = None,
+    sink: Callable[[TrialResult], None] | None = None,
 ) -> DesignResult:
     """Simulate ``protocol.trial.replicates`` trials in chunks of ``chunk`` replicates.
 
@@ -158,6 +163,10 @@ def run_design(
     ``conditional`` and between-trial effects on, every chunk is simulated a second time
     with the trial effect at its typical value (same patients) for the conditional
     operating characteristics.
+
+    ``sink`` receives replicate 0's patients chunk by chunk when it has more than
+    :data:`~trialsim.trial.PATIENT_CHUNK` of them (its tables are then written as it is
+    simulated, and it keeps no detail); that replicate then runs in this process, alone.
     """
     backend = backend or InProcess()
     if keep is not None and not isinstance(backend, InProcess):
@@ -168,10 +177,17 @@ def run_design(
     cond: list[BinaryAnalysis] = []
     both = (conditional and protocol.model.between_trial
             and protocol.outcome.model == "mechanistic" and total > 1)
-    tasks = [(protocol, reps, params, source, both, reps.start == 0, keep)
-             for reps in chunks(0, total, chunk)]
     tick = None if progress is None else (lambda c: progress(len(c.replicates)))
-    for part in backend.map(run_chunk, tasks, tick):
+    parts: list[ChunkResult] = []
+    start = 0
+    if sink is not None and protocol.population.n > trial.PATIENT_CHUNK:
+        parts.append(run_chunk(protocol, range(1), params, source, both, True, keep, sink))
+        if tick is not None:
+            tick(parts[0])
+        start = 1
+    tasks = [(protocol, reps, params, source, both, reps.start == 0, keep)
+             for reps in chunks(start, total, chunk)]
+    for part in itertools.chain(parts, backend.map(run_chunk, tasks, tick)):
         first = first or part.first
         for rep in part.replicates:
             if record is not None:
