@@ -29,9 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
-import statsmodels.api as sm
 from scipy import stats
-from statsmodels.stats.proportion import power_proportions_2indep
 
 from trialsim.design.replicates import DEFAULT_CHUNK
 from trialsim.design.sequential import bounds_for, decide, look_sizes, signed_z
@@ -320,6 +318,10 @@ def _analytic(protocol: Protocol, rates: dict[str, float], n_arm: dict[str, floa
     n1, n0 = n_arm[arm], n_arm[control]
     a = protocol.analysis
     if protocol.interim is None:
+        # statsmodels is imported where it is used: it is slow to import and workers and
+        # other commands never need it.
+        from statsmodels.stats.proportion import power_proportions_2indep
+
         alt = "two-sided" if a.sided == 2 else "larger"
         return float(power_proportions_2indep(p1 - p0, p0, n1, ratio=n0 / n1, alpha=a.alpha,
                                               alternative=alt, return_results=False))
@@ -377,6 +379,8 @@ def _probit(sizes: np.ndarray, hits: np.ndarray, reps: int,
     increasing (no effect to power). ``start``: initial values (bootstrap refits)."""
     if sizes.size < 2 or hits.sum() == 0 or hits.sum() == reps * sizes.size:
         return None
+    import statsmodels.api as sm
+
     exog = sm.add_constant(np.sqrt(sizes.astype(float)), has_constant="add")
     model = sm.GLM(np.column_stack([hits, reps - hits]), exog,
                    family=sm.families.Binomial(link=sm.families.links.Probit()))
