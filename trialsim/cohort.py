@@ -162,7 +162,16 @@ def sample_candidates(pop: Population, size: int, rng: np.random.Generator) -> p
 
 def _candidate_columns(pop: Population, size: int,
                        rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return _columns(pop, _draws(pop, size, rng))
+    return _labelled(pop, _columns(pop, _draws(pop, size, rng)))
+
+
+def _labelled(pop: Population, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Sex and ancestry as text. Screening works on their codes (female, ancestry index):
+    only the candidates kept become Python strings."""
+    names, _ = _ancestries(pop)
+    columns["sex"] = np.where(columns["sex"], "F", "M").astype(object)
+    columns["ancestry"] = np.array(names, dtype=object)[columns["ancestry"]]
+    return columns
 
 
 def _ancestries(pop: Population) -> tuple[list[str], np.ndarray]:
@@ -192,7 +201,6 @@ def _columns(pop: Population, d: dict[str, np.ndarray]) -> dict[str, np.ndarray]
     names, _ = _ancestries(pop)
     anc_idx = d["anc"]
     size = anc_idx.size
-    ancestry = np.array(names, dtype=object)[anc_idx]
     sev_shift = np.array([_SEVERITY_SHIFT[a] for a in names])[anc_idx]
     renal_shift = np.array([_RENAL_SHIFT[a] for a in names])[anc_idx]
 
@@ -221,9 +229,9 @@ def _columns(pop: Population, d: dict[str, np.ndarray]) -> dict[str, np.ndarray]
     clinical = sledai.score(active & sledai.CLINICAL)
     pga = np.clip(0.55 + 0.11 * clinical + (0.0 + 0.25 * d["pga"]), 0.0, 3.0)
     columns = {
-        "sex": np.where(female, "F", "M").astype(object),
+        "sex": female,                 # codes until _labelled
         "age": np.round(age, 1),
-        "ancestry": ancestry,
+        "ancestry": anc_idx,
         "severity": z,
         "sledai0": score,
         "clinical_sledai0": clinical,
@@ -329,4 +337,5 @@ def enrol(pop: Population, rng: np.random.Generator | Callable[[int], np.random.
     columns = {"id": np.arange(1, have + 1),
                **{k: kept[0][k] if len(kept) == 1 else np.concatenate([b[k] for b in kept])
                   for k in kept[0]}}
-    return Cohort(columns, screened=cut, screen_failures=dict(sorted(failures.items())))
+    return Cohort(_labelled(pop, columns), screened=cut,
+                  screen_failures=dict(sorted(failures.items())))

@@ -40,7 +40,9 @@ def permuted_blocks(
         idx = np.flatnonzero(strata == label)
         n_blocks = -(-idx.size // block_size)
         g = stratum_rng(int(label))
-        seq = np.concatenate([g.permutation(block) for _ in range(n_blocks)])
+        # One call shuffling each row of a (blocks, block size) array draws exactly what
+        # one permutation call per block would: the same list, without a Python loop.
+        seq = g.permuted(np.tile(block, (n_blocks, 1)), axis=1).ravel()
         arm[idx] = seq[: idx.size]
     return arm
 
