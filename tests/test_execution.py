@@ -116,3 +116,17 @@ def test_patient_chunks_and_parquet_tables_match_one_array_system(monkeypatch,
     for name, table in (("patients", whole.patients), ("visits", whole.visits)):
         got = pd.read_parquet(run_dir / f"{name}.parquet")
         pd.testing.assert_frame_equal(got, table, check_dtype=False)
+
+
+def test_a_million_patients_fit_the_default_memory_budget(monkeypatch) -> None:
+    """Patient chunks and streamed tables make memory grow slowly with n: a million fit
+    4 GB (measured by the pipeline benchmark), two million are still refused."""
+    from trialsim.errors import ResourceError
+    from trialsim.limits import check_resources
+    from trialsim.protocol import load_protocol
+
+    monkeypatch.delenv("TRIALSIM_MEMORY_GB", raising=False)
+    p = load_protocol(PROTOCOL)
+    check_resources(p.with_overrides(n=1_000_000))
+    with pytest.raises(ResourceError, match="population.n = 2000000"):
+        check_resources(p.with_overrides(n=2_000_000))

@@ -18,9 +18,9 @@ every fitted run was within the estimate, which over-states by ~20-25%)::
 A replicate of more than ``trialsim.trial.PATIENT_CHUNK`` (20,000) patients is simulated
 in patient chunks and its tables are streamed to Parquet; the two patient terms become::
 
-    + chunk patients × 250 B                      cohort columns and outcome arrays
+    + chunk patients × 350 B                      cohort columns and outcome arrays
     + 2 × 20,000 × (300 B × visits + 250 B)       model and visit arrays of patient chunks
-    + patients × (150 B × visits + 500 B)         the report reading the tables back
+    + patients × (200 B × visits + 500 B)         the report reading the tables back
     + arm patients    × arm doses × 40 B          adverse events: a patients × doses matrix
     + arms × 6-hour steps × 12 × 24 B             plasma IL-2 curves on the 30-minute grid
     all × 1.2
@@ -64,8 +64,8 @@ _CHUNK_PER_VISIT, _CHUNK_PER_PATIENT = 300.0, 250.0
 _FIRST_PER_VISIT, _FIRST_PER_PATIENT = 420.0, 600.0
 _PER_DOSE_ENTRY = 40.0
 _PATIENT_CHUNK = 20_000             # trialsim.trial.PATIENT_CHUNK
-_COHORT_PER_PATIENT = 250.0         # a large replicate's cohort columns and outcome arrays
-_READBACK_PER_VISIT, _READBACK_PER_PATIENT = 150.0, 500.0   # its tables read by the report
+_COHORT_PER_PATIENT = 350.0         # a large replicate's cohort columns and outcome arrays
+_READBACK_PER_VISIT, _READBACK_PER_PATIENT = 200.0, 500.0   # its tables read by the report
 _GRID_BYTES = 12 * 24.0
 _SAFETY = 1.2
 _PATIENT_DAYS_PER_S = 1.2e6
