@@ -174,6 +174,9 @@ def run(
     conditional: Annotated[bool, typer.Option(
         "--conditional", help="fix the between-trial placebo response at its typical value "
         "(conditional power) instead of drawing it per trial (predictive power)")] = False,
+    latent: Annotated[bool, typer.Option(
+        "--latent", help="also write latent.csv: every visit including those after dropout, "
+        "with the model's latent activity (values no trial records)")] = False,
     workers: _Workers = 1,
     backend: _Backend = None,
     scheduler: _Scheduler = None,
@@ -212,7 +215,8 @@ def run(
                                     protocol_file=str(protocol), backend=ex,
                                     spool=_spool(out))
         summary = res.document
-        run_dir = write_run(out, p, res.design, summary, protocol, replicates=res.replicates)
+        run_dir = write_run(out, p, res.design, summary, protocol, replicates=res.replicates,
+                            latent=latent)
     except TrialsimError as exc:
         raise _fail(exc) from None
     summary["run_dir"] = str(run_dir)

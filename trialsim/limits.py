@@ -14,16 +14,16 @@ every fitted run was within the estimate, which over-states by ~20-25%)::
                                                   (× 2 when a second chunk follows: the
                                                   previous one is alive until replaced)
     + patients        × (420 B × visits + 600 B)  replicate 0 in full: tables and CSV files
+    + arm patients    × arm doses × 40 B          adverse events: a patients × doses matrix
+    + arms × 6-hour steps × 12 × 24 B             plasma IL-2 curves on the 30-minute grid
+    all × 1.2
 
 A replicate of more than ``trialsim.trial.PATIENT_CHUNK`` (20,000) patients is simulated
 in patient chunks and its tables are streamed to Parquet; the two patient terms become::
 
     + chunk patients × 350 B                      cohort columns and outcome arrays
-    + 2 × 20,000 × (300 B × visits + 250 B)       model and visit arrays of patient chunks
+    + 2 × 20,000 × (380 B × visits + 250 B)       model and visit arrays of patient chunks
     + patients × (200 B × visits + 500 B)         the report reading the tables back
-    + arm patients    × arm doses × 40 B          adverse events: a patients × doses matrix
-    + arms × 6-hour steps × 12 × 24 B             plasma IL-2 curves on the 30-minute grid
-    all × 1.2
 
 Time model (seconds; within ~30% of runs of 2,000-20,000 patients, 10-2,401 visits, dosing
 every other day to every 72 minutes)::
@@ -60,8 +60,8 @@ MAX_CYCLES = 100_000                # dosing cycles of one arm (expanded one by 
 
 _GB = 1e9
 _BASE = 160e6
-_CHUNK_PER_VISIT, _CHUNK_PER_PATIENT = 300.0, 250.0
-_FIRST_PER_VISIT, _FIRST_PER_PATIENT = 420.0, 600.0
+_CHUNK_PER_VISIT, _CHUNK_PER_PATIENT = 380.0, 250.0
+_FIRST_PER_VISIT, _FIRST_PER_PATIENT = 560.0, 600.0
 _PER_DOSE_ENTRY = 40.0
 _PATIENT_CHUNK = 20_000             # trialsim.trial.PATIENT_CHUNK
 _COHORT_PER_PATIENT = 350.0         # a large replicate's cohort columns and outcome arrays

@@ -1,4 +1,4 @@
-"""One simulated trial: enrol → randomise → dropout → outcome model → analysis.
+"""One simulated trial: enrol → randomise → dropout → outcome model → endpoints → analysis.
 
 Randomness is keyed (:mod:`trialsim.streams`): replicate ``r`` of a protocol with seed ``s``
 draws every stage from ``SeedSequence(s, spawn_key=(r, stage, …))`` and every patient-level
@@ -11,12 +11,13 @@ of ``n >= m`` are exactly the patients of the trial of ``m`` (see :meth:`TrialRe
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from trialsim import conduct
 from trialsim.cohort import Cohort, enrol
 from trialsim.model import DEFAULT_PARAMETERS, ModelParameters
 from trialsim.outcome import Enrolled, MechanisticDetail, Outcomes, outcome_model
@@ -24,6 +25,7 @@ from trialsim.outcome.mechanistic import schedules
 from trialsim.protocol import Protocol
 from trialsim.randomization import randomize, strata_labels
 from trialsim.stats.binary import BinaryAnalysis, analyse_binary
+from trialsim.stats.endpoint_data import EndpointData
 from trialsim.streams import ReplicateStreams, Stage
 
 __all__ = ["PATIENT_CHUNK", "TrialResult", "analyse", "enrol_and_randomise", "schedules",
@@ -37,7 +39,12 @@ PATIENT_CHUNK = 20_000
 
 @dataclass(frozen=True)
 class TrialResult:
-    """Everything one simulated trial produced (arrays over patients in enrolment order)."""
+    """Everything one simulated trial produced (arrays over patients in enrolment order).
+
+    ``endpoints`` holds every endpoint of the protocol, primary first
+    (:class:`~trialsim.stats.endpoint_data.EndpointData`); ``responder`` is the primary
+    binary endpoint as booleans (True: responder).
+    """
 
     protocol: Protocol
     replicate: int
@@ -49,6 +56,7 @@ class TrialResult:
     responder: np.ndarray
     analysis: BinaryAnalysis | None   # None only for a patient chunk given to a table sink
     detail: MechanisticDetail | None = None
+    endpoints: dict[str, EndpointData] = field(default_factory=dict)
     # A replicate of more than PATIENT_CHUNK patients is simulated chunk by chunk and keeps
     # no detail; its between-trial effect is kept here, and ``tables`` names the tables its
     # chunks were written to (by the sink given to simulate_enrolled), if any.
@@ -108,31 +116,33 @@ class TrialResult:
         table["dropout_day"] = np.where(self.dropout_day < horizon,
                                         self.dropout_day.round(1), np.nan)
         table[f"{p.endpoint.primary}_responder"] = self.responder
+        for name, data in self.endpoints.items():
+            if data.kind == "time-to-event":
+                table[f"{name}_days"] = data.value
+                table[f"{name}_event"] = data.event
+            else:
+                table[name] = data.value
         if self.detail is None:
             return table
         return pd.concat([table, self.detail.adverse.reset_index(drop=True)], axis=1)
 
-    def visit_table(self) -> pd.DataFrame | None:
-        """Long format: one row per patient and visit with SLEDAI-2K, PGA and immunology
-        (``None`` for outcome models without visits)."""
+    def visit_table(self, latent: bool = False) -> pd.DataFrame | None:
+        """Long format, one row per patient and *observed* visit: SLEDAI-2K and its items,
+        PGA, BILAG grades, serology, rescue, immunology (``None`` for outcome models without
+        visits). ``latent``: every visit, values after dropout included, with the
+        ``observed`` flag and the model's latent activity — not what a trial could record."""
         if self.detail is None:
             return None
-        visits, traj = self.detail.visits, self.detail.trajectory
-        n, v = visits.sledai.shape
-        frame = pd.DataFrame({
-            "id": np.repeat(self.cohort.columns["id"], v),
-            "arm": np.repeat([self.protocol.arms[i].name for i in self.arm], v),
-            "week": np.tile(visits.weeks, n),
-            "observed": visits.observed.ravel(),
-            "sledai": visits.sledai.ravel(),
-            "pga": visits.pga.ravel().round(2),
-            "anti_dsdna": visits.anti_dsdna.ravel().round(1),
-            "c3": visits.c3.ravel().round(3),
-        })
-        for name, col in (("R", "treg"), ("F", "tfh"), ("H", "th17"), ("K", "nk_cd8"),
-                          ("X", "activity")):
-            frame[col] = traj[name].ravel().round(4)
-        return frame
+        from trialsim.endpoints.visits import visit_table
+
+        traj = self.detail.trajectory
+        extra = {col: traj[name].round(4) for name, col in
+                 (("F", "tfh"), ("H", "th17"), ("K", "nk_cd8"))}
+        if latent:
+            extra["latent_X"] = traj["X"].round(4)
+        return visit_table(self.detail.visits, self.cohort.columns["id"],
+                           np.array([self.protocol.arms[i].name for i in self.arm]), extra,
+                           latent=latent)
 
 
 def enrol_and_randomise(protocol: Protocol, replicate: int,
@@ -152,10 +162,9 @@ def enrol_and_randomise(protocol: Protocol, replicate: int,
     else:  # Poisson arrivals: patient k's time depends only on the gaps of patients ≤ k
         gaps = streams.patients(Stage.ENROLMENT, ids).exponential(DAYS_PER_MONTH / rate, n)
         enrol_day = np.cumsum(gaps)
-    hazard = -np.log1p(-protocol.analysis.dropout_per_year) / 365.25
     e = streams.patients(Stage.DROPOUT, ids).exponential(1.0, n)
-    dropout = e / hazard if hazard > 0 else np.full(n, np.inf)
-    return Enrolled(replicate, streams, cohort, arm, strata, enrol_day, dropout)
+    dropout = conduct.dropout_days(e, conduct.arm_hazard(protocol, arm))
+    return Enrolled(replicate, streams, cohort, arm, strata, enrol_day, dropout, e)
 
 
 def analyse(protocol: Protocol, responder: np.ndarray, arm: np.ndarray,
@@ -184,7 +193,8 @@ def simulate_trials(protocol: Protocol, replicates: Sequence[int],
 def _patients(e: Enrolled, rows: slice) -> Enrolled:
     """Patients ``rows`` of a replicate: their keyed draws are theirs whoever else is there."""
     return Enrolled(e.replicate, e.streams, e.cohort.take(rows), e.arm[rows], e.strata[rows],
-                    e.enrol_day[rows], e.dropout_day[rows])
+                    e.enrol_day[rows], e.dropout_day[rows],
+                    None if e.dropout_draw is None else e.dropout_draw[rows])
 
 
 def _in_patient_chunks(protocol: Protocol, model: Any, e: Enrolled,
@@ -193,21 +203,37 @@ def _in_patient_chunks(protocol: Protocol, model: Any, e: Enrolled,
     model is elementwise over patients and every draw is keyed by patient (trial-level draws
     by the replicate), so the outcomes are those of one call over all patients; only the
     responders are kept, each chunk's detail goes to ``sink`` (tables) and is dropped."""
-    responder = np.empty(e.n, dtype=bool)
+    parts: list[Outcomes] = []
     effect = None
     for start in range(0, e.n, PATIENT_CHUNK):
         rows = slice(start, min(start + PATIENT_CHUNK, e.n))
         part = _patients(e, rows)
         o = model.simulate(protocol, [part])[0]
-        responder[rows] = o.responder
         effect = getattr(o.detail, "trial_effect", None)
         if sink is not None:
             sink(TrialResult(protocol, e.replicate, part.cohort, part.arm, part.strata,
-                             part.enrol_day, part.dropout_day, o.responder, None, o.detail))
+                             part.enrol_day, part.dropout_day if o.dropout_day is None
+                             else o.dropout_day, o.responder, None, o.detail))
+        parts.append(Outcomes(o.responder, None, o.endpoints, o.dropout_day))
+    whole = Outcomes(np.concatenate([o.responder for o in parts]), None,
+                     {k: _concat_endpoint([o.endpoints[k] for o in parts])
+                      for k in parts[0].endpoints},
+                     None if parts[0].dropout_day is None
+                     else np.concatenate([o.dropout_day for o in parts]))
     tables = getattr(sink, "tables", None) if sink is not None else None
-    return TrialResult(protocol, e.replicate, e.cohort, e.arm, e.strata, e.enrol_day,
-                       e.dropout_day, responder, analyse(protocol, responder, e.arm, e.strata),
-                       None, effect, tables)
+    return _result(protocol, e, whole, trial_effect=effect, tables=tables)
+
+
+def _concat_endpoint(parts: list[EndpointData]) -> EndpointData:
+    """One endpoint's data over consecutive patient chunks (patients are the first axis;
+    the imputations' second)."""
+    def cat(name: str, axis: int = 0) -> np.ndarray | None:
+        arrays = [getattr(p, name) for p in parts]
+        return None if arrays[0] is None else np.concatenate(arrays, axis=axis)
+
+    first = parts[0]
+    return EndpointData(first.name, first.kind, cat("value"), cat("event"), cat("baseline"),
+                        cat("repeated"), first.weeks, cat("imputations", axis=1))
 
 
 def simulate_enrolled(protocol: Protocol, batch: Sequence[Enrolled],
@@ -231,13 +257,22 @@ def simulate_enrolled(protocol: Protocol, batch: Sequence[Enrolled],
                           fixed_effect=fixed_effect)
     if all(e.n <= PATIENT_CHUNK for e in batch):
         outcomes: list[Outcomes] = model.simulate(protocol, batch)
-        return [TrialResult(protocol, e.replicate, e.cohort, e.arm, e.strata, e.enrol_day,
-                            e.dropout_day, o.responder,
-                            analyse(protocol, o.responder, e.arm, e.strata), o.detail)
-                for e, o in zip(batch, outcomes, strict=True)]
+        return [_result(protocol, e, o) for e, o in zip(batch, outcomes, strict=True)]
     return [simulate_enrolled(protocol, [e], params, conditional=conditional,
                               fixed_effect=fixed_effect)[0] if e.n <= PATIENT_CHUNK
             else _in_patient_chunks(protocol, model, e, sink) for e in batch]
+
+
+def _result(protocol: Protocol, e: Enrolled, o: Outcomes, **extra: Any) -> TrialResult:
+    """A replicate's result: its outcomes and the primary analysis of the patients with a
+    primary value (all of them under non-responder imputation)."""
+    primary = o.endpoints.get(protocol.endpoint.primary)
+    keep = np.isfinite(primary.value) if primary is not None else slice(None)
+    return TrialResult(
+        protocol, e.replicate, e.cohort, e.arm, e.strata, e.enrol_day,
+        e.dropout_day if o.dropout_day is None else o.dropout_day, o.responder,
+        analyse(protocol, o.responder[keep], e.arm[keep], e.strata[keep]), o.detail,
+        o.endpoints, **extra)
 
 
 def simulate_trial(protocol: Protocol, replicate: int = 0,
