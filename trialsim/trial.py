@@ -213,7 +213,8 @@ def _in_patient_chunks(protocol: Protocol, model: Any, e: Enrolled,
         if sink is not None:
             sink(TrialResult(protocol, e.replicate, part.cohort, part.arm, part.strata,
                              part.enrol_day, part.dropout_day if o.dropout_day is None
-                             else o.dropout_day, o.responder, None, o.detail))
+                             else o.dropout_day, o.responder, None, o.detail,
+                             o.endpoints))
         parts.append(Outcomes(o.responder, None, o.endpoints, o.dropout_day))
     whole = Outcomes(np.concatenate([o.responder for o in parts]), None,
                      {k: _concat_endpoint([o.endpoints[k] for o in parts])
