@@ -21,7 +21,7 @@ every fitted run was within the estimate, which over-states by ~20-25%)::
 A replicate of more than ``trialsim.trial.PATIENT_CHUNK`` (20,000) patients is simulated
 in patient chunks and its tables are streamed to Parquet; the two patient terms become::
 
-    + chunk patients × 350 B                      cohort columns and outcome arrays
+    + chunk patients × 480 B                      cohort columns, endpoint and outcome arrays
     + 2 × 20,000 × (380 B × visits + 250 B)       model and visit arrays of patient chunks
     + patients × (200 B × visits + 500 B)         the report reading the tables back
 
@@ -64,7 +64,7 @@ _CHUNK_PER_VISIT, _CHUNK_PER_PATIENT = 380.0, 250.0
 _FIRST_PER_VISIT, _FIRST_PER_PATIENT = 560.0, 600.0
 _PER_DOSE_ENTRY = 40.0
 _PATIENT_CHUNK = 20_000             # trialsim.trial.PATIENT_CHUNK
-_COHORT_PER_PATIENT = 350.0         # a large replicate's cohort columns and outcome arrays
+_COHORT_PER_PATIENT = 480.0         # a large replicate's cohort columns and outcome arrays
 _READBACK_PER_VISIT, _READBACK_PER_PATIENT = 200.0, 500.0   # its tables read by the report
 _GRID_BYTES = 12 * 24.0
 _SAFETY = 1.2
