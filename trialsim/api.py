@@ -78,10 +78,16 @@ class RunResult:
 
     @property
     def patients(self) -> pd.DataFrame:
+        tables = self.design.first.tables
+        if tables:                     # a large first trial: its tables are on disk
+            return pd.read_parquet(tables["patients"])
         return self.design.first.patient_table()
 
     @property
     def visits(self) -> pd.DataFrame | None:
+        tables = self.design.first.tables
+        if tables:
+            return pd.read_parquet(tables["visits"]) if "visits" in tables else None
         return self.design.first.visit_table()
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,17 +124,40 @@ def _protocol(protocol: Protocol | str | Path) -> Protocol:
 
 def simulate_protocol(p: Protocol, *, chunk: int = 50,
                       progress: Callable[..., None] | None = None, source: str = "protocol",
-                      protocol_file: str | None = None) -> RunResult:
-    """Simulate an already-overridden protocol (the CLI's path)."""
+                      protocol_file: str | None = None, backend: Any = None,
+                      spool: Path | None = None) -> RunResult:
+    """Simulate an already-overridden protocol (the CLI's path); ``backend`` is an open
+    :class:`trialsim.execution.Backend` (default: in this process). A first trial of more
+    than :data:`~trialsim.trial.PATIENT_CHUNK` patients has its tables written to Parquet
+    while it runs, in a new folder under ``spool`` (default: the temporary directory);
+    :func:`trialsim.outputs.write_run` moves them into the run folder."""
+    from trialsim import trial
     from trialsim.design import run_design
     from trialsim.reports import ReplicateEffects
     from trialsim.reports.provenance import provenance
+    from trialsim.reports.tables import ParquetTables
     from trialsim.summary import summary_document
 
     started, t0 = datetime.now(UTC), time.perf_counter()
     effects = ReplicateEffects()
-    result = run_design(p, chunk=chunk, progress=progress, source=source, conditional=True,
-                        keep=effects)
+    sink = None
+    if p.population.n > trial.PATIENT_CHUNK:   # first trial: tables to Parquet as it runs
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix=".trialsim-tables-", dir=spool))
+        sink = ParquetTables(folder)
+    try:
+        result = run_design(p, chunk=chunk, progress=progress, source=source,
+                            conditional=True, record=effects, backend=backend, sink=sink)
+    except BaseException:
+        if sink is not None:
+            import shutil
+
+            sink.close()
+            shutil.rmtree(sink.folder, ignore_errors=True)
+        raise
+    if sink is not None:
+        sink.close()
     doc = summary_document(p, result, protocol_file=protocol_file)
     doc["provenance"] = provenance(p.digest(), p.trial.seed, started,
                                    time.perf_counter() - t0)
@@ -137,12 +166,16 @@ def simulate_protocol(p: Protocol, *, chunk: int = 50,
 
 def simulate(protocol: Protocol | str | Path, replicates: int | None = None,
              seed: int | None = None, n: int | None = None, *, conditional: bool = False,
-             chunk: int = 50) -> RunResult:
+             chunk: int = 50, workers: int = 1, backend: str | None = None,
+             scheduler: str | None = None) -> RunResult:
     """Simulate ``replicates`` trials of ``protocol`` (a :class:`Protocol` or a file).
 
     ``seed``, ``replicates`` and ``n`` override the protocol's; ``conditional`` fixes the
-    between-trial placebo response at its typical value.
+    between-trial placebo response at its typical value. ``workers``, ``backend`` and
+    ``scheduler`` choose where replicates run (:mod:`trialsim.execution`); the result does
+    not depend on them.
     """
+    from trialsim.execution import open_backend
     from trialsim.limits import check_resources
 
     p = _protocol(protocol)
@@ -151,32 +184,41 @@ def simulate(protocol: Protocol | str | Path, replicates: int | None = None,
                              between_trial=False if conditional else None,
                              source="simulate()")
     chunk = check_resources(p, chunk, "simulate()")
-    return simulate_protocol(p, chunk=chunk)
+    with open_backend(backend, workers, scheduler) as ex:
+        return simulate_protocol(p, chunk=chunk, backend=ex)
 
 
 def power(protocol: Protocol | str | Path, sizes: str | Sequence[int], *,
           target: float = 0.8, replicates: int | None = None,
-          precision: float | None = None, seed: int | None = None, chunk: int = 50) -> Any:
+          precision: float | None = None, seed: int | None = None, chunk: int = 50,
+          workers: int = 1, backend: str | None = None, scheduler: str | None = None) -> Any:
     """Power over total sample sizes (``"40:240:20"`` or a list) and the size reaching
-    ``target``: a :class:`~trialsim.design.sizes.PowerCurve`."""
+    ``target``: a :class:`~trialsim.design.sizes.PowerCurve` (``workers``, ``backend``,
+    ``scheduler``: as for :func:`simulate`)."""
     from trialsim.design.sizes import parse_sizes, power_curve
+    from trialsim.execution import open_backend
 
     p = _protocol(protocol)
     if seed is not None:
         p = p.with_overrides(seed=seed, source="power()")
     n = parse_sizes(sizes if isinstance(sizes, str) else ",".join(map(str, sizes)), p)
-    return power_curve(p, n, replicates=replicates, precision=precision, target=target,
-                       chunk=chunk, source="power()")
+    with open_backend(backend, workers, scheduler) as ex:
+        return power_curve(p, n, replicates=replicates, precision=precision, target=target,
+                           chunk=chunk, source="power()", backend=ex)
 
 
 def compare(protocols: Sequence[str | Path], *, replicates: int | None = None,
             reference: str | None = None, delta: float = 0.1, seed: int | None = None,
-            chunk: int = 50) -> Any:
+            chunk: int = 50, workers: int = 1, backend: str | None = None,
+            scheduler: str | None = None) -> Any:
     """Compare designs (files, or the ``[[design]]`` variants of a file) on common virtual
-    patients: a :class:`~trialsim.design.compare.DesignComparison`."""
+    patients: a :class:`~trialsim.design.compare.DesignComparison` (``workers``,
+    ``backend``, ``scheduler``: as for :func:`simulate`)."""
     from trialsim.design.compare import compare_designs
+    from trialsim.execution import open_backend
     from trialsim.variants import load_designs
 
     designs = load_designs([Path(x) for x in protocols], seed=seed)
-    return compare_designs(designs, replicates=replicates, reference=reference, delta=delta,
-                           chunk=chunk)
+    with open_backend(backend, workers, scheduler) as ex:
+        return compare_designs(designs, replicates=replicates, reference=reference,
+                               delta=delta, chunk=chunk, backend=ex)

@@ -56,6 +56,14 @@ _Quiet = Annotated[bool, typer.Option(
     "--quiet", "-q", help="no progress bar (it is shown only on a terminal anyway)")]
 _Chunk = Annotated[int, typer.Option(
     min=1, max=MAX_CHUNK, help="replicates per array chunk (lowered automatically to fit memory)")]
+_Workers = Annotated[int, typer.Option(
+    min=1, max=256, help="worker processes (local processes, or Dask workers with "
+    "--backend dask); results do not depend on it")]
+_Backend = Annotated[str | None, typer.Option(
+    help="where replicates run: inprocess, processes (default with --workers > 1) or dask "
+    "(a LocalCluster, or the cluster of --scheduler; pip install 'trialsim[dask]')")]
+_Scheduler = Annotated[str | None, typer.Option(
+    help="join a running Dask cluster at this address, e.g. tcp://host:8786")]
 
 
 def _out() -> Console:
@@ -89,6 +97,16 @@ def _fail(exc: TrialsimError) -> typer.Exit:
 def _print(text: str) -> None:
     """One literal, unwrapped line on stdout (paths may contain ``[`` and ``]``)."""
     sys.stdout.write(text + "\n")
+
+
+def _spool(out: Path) -> Path | None:
+    """Where a large first trial's Parquet tables are written while it runs: the output
+    root (so moving them into the run folder is a rename), or the temporary directory."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return out
 
 
 def _bar(quiet: bool) -> bool:
@@ -159,16 +177,21 @@ def run(
     latent: Annotated[bool, typer.Option(
         "--latent", help="also write latent.csv: every visit including those after dropout, "
         "with the model's latent activity (values no trial records)")] = False,
+    workers: _Workers = 1,
+    backend: _Backend = None,
+    scheduler: _Scheduler = None,
 ) -> None:
     """Simulate a trial (or many) and write a run folder in OUT.
 
     With several replicates, power is predictive (each simulated trial draws its placebo
     response from the between-trial distribution) and the JSON also gives the conditional
     power of the same replicates; --conditional reports conditional power only."""
+    from trialsim.execution import check_options
     from trialsim.limits import check_resources
     from trialsim.protocol import load_protocol
 
     try:
+        check_options(backend, workers, scheduler)
         p = load_protocol(protocol)
         source = str(protocol)
         if seed is not None or replicates is not None or n is not None or conditional:
@@ -180,14 +203,17 @@ def run(
         raise _fail(exc) from None
 
     from trialsim.api import simulate_protocol
+    from trialsim.execution import open_backend
     from trialsim.outputs import write_run
     from trialsim.report import render_run
 
     try:
         total = p.trial.replicates
-        with _progress(total, "simulating trials", _bar(quiet)) as tick:
+        with (open_backend(backend, workers, scheduler) as ex,
+              _progress(total, "simulating trials", _bar(quiet)) as tick):
             res = simulate_protocol(p, chunk=chunk, progress=tick, source=source,
-                                    protocol_file=str(protocol))
+                                    protocol_file=str(protocol), backend=ex,
+                                    spool=_spool(out))
         summary = res.document
         run_dir = write_run(out, p, res.design, summary, protocol, replicates=res.replicates,
                             latent=latent)
@@ -211,7 +237,8 @@ def report(
     from trialsim.reports import write_run_report
 
     try:
-        if not (run_dir / "summary.json").is_file() or not (run_dir / "patients.csv").is_file():
+        if not (run_dir / "summary.json").is_file() or not (
+                (run_dir / "patients.csv").is_file() or (run_dir / "patients.parquet").is_file()):
             raise OutputError(f"{show_path(run_dir)}: not a run folder of trialsim run "
                               "(summary.json and patients.csv are needed).")
         path = write_run_report(run_dir)
@@ -244,17 +271,22 @@ def power(
     conditional: Annotated[bool, typer.Option(
         "--conditional", help="conditional power only (typical placebo response), "
         "instead of predictive power plus conditional power")] = False,
+    workers: _Workers = 1,
+    backend: _Backend = None,
+    scheduler: _Scheduler = None,
 ) -> None:
     """Power at each sample size, the size for a target power, and a power-curve plot.
 
     Power is predictive (assurance over the between-trial placebo response) with the
     conditional power of the same replicates alongside; --conditional gives only the latter."""
     from trialsim.design.sizes import parse_sizes, power_curve
+    from trialsim.execution import check_options, open_backend
     from trialsim.limits import check_resources
     from trialsim.outputs import write_power
     from trialsim.protocol import load_protocol
 
     try:
+        check_options(backend, workers, scheduler)
         p = load_protocol(protocol)
         if seed is not None or conditional:
             p = p.with_overrides(seed=seed, between_trial=False if conditional else None,
@@ -262,10 +294,11 @@ def power(
         sizes = parse_sizes(n, p)
         chunk = check_resources(p.with_overrides(n=max(sizes), source=str(protocol)), chunk,
                                 str(protocol))
-        with _progress(1, "simulating sizes", _bar(quiet)) as tick:
+        with (open_backend(backend, workers, scheduler) as ex,
+              _progress(1, "simulating sizes", _bar(quiet)) as tick):
             curve = power_curve(p, sizes, replicates=replicates, precision=precision,
                                 target=target, chunk=chunk, progress=tick,
-                                source=str(protocol))
+                                source=str(protocol), backend=ex)
         run_dir = write_power(out, curve, protocol)
     except TrialsimError as exc:
         raise _fail(exc) from None
@@ -288,19 +321,25 @@ def compare(
     json_out: _Json = False,
     quiet: _Quiet = False,
     chunk: _Chunk = 50,
+    workers: _Workers = 1,
+    backend: _Backend = None,
+    scheduler: _Scheduler = None,
 ) -> None:
     """Compare designs on the same virtual patients: ranked power, paired differences."""
     from trialsim.design.compare import compare_designs
+    from trialsim.execution import check_options, open_backend
     from trialsim.limits import check_resources
     from trialsim.outputs import write_compare
     from trialsim.variants import load_designs
 
     try:
+        check_options(backend, workers, scheduler)
         designs = load_designs(protocols, seed=seed)
         chunk = min(check_resources(d.protocol, chunk, d.source) for d in designs)
-        with _progress(1, "simulating designs", _bar(quiet)) as tick:
+        with (open_backend(backend, workers, scheduler) as ex,
+              _progress(1, "simulating designs", _bar(quiet)) as tick):
             result = compare_designs(designs, replicates=replicates, reference=reference,
-                                     delta=delta, chunk=chunk, progress=tick)
+                                     delta=delta, chunk=chunk, progress=tick, backend=ex)
         run_dir = write_compare(out, result, designs)
     except TrialsimError as exc:
         raise _fail(exc) from None

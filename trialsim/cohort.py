@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -107,24 +108,51 @@ C3_LOW_G_L = 0.9         # lower limit of normal for C3, g/L (typical laboratory
 class Cohort:
     """Enrolled patients and the screening that produced them.
 
-    ``patients`` has one row per enrolled patient (columns: id, screen_order, sex, age,
-    ancestry, severity, sledai0, clinical_sledai0, anti_dsdna0, c3_0, pga0, renal, and one
-    boolean column per SLEDAI-2K descriptor prefixed ``d_``). ``screen_failures`` counts
-    candidates by their first failing criterion.
+    ``columns`` holds one array per patient attribute, enrolled patients in enrolment order
+    (id, screen_order, sex, age, ancestry, severity, sledai0, clinical_sledai0, anti_dsdna0,
+    c3_0, pga0, renal, and one boolean column per SLEDAI-2K descriptor prefixed ``d_``): the
+    simulation reads these arrays. ``patients`` is the same table as a DataFrame, built on
+    first use (for tables that are written or shown), so a replicate that nobody looks at
+    never pays for pandas. ``screen_failures`` counts candidates by their first failing
+    criterion.
     """
 
-    patients: pd.DataFrame
+    columns: Mapping[str, np.ndarray]
     screened: int
     screen_failures: dict[str, int] = field(default_factory=dict)
 
     @property
+    def n(self) -> int:
+        return int(self.columns["id"].size)
+
+    @cached_property
+    def patients(self) -> pd.DataFrame:
+        """One row per enrolled patient (the columns above)."""
+        return pd.DataFrame(dict(self.columns))
+
+    @cached_property
     def descriptors(self) -> np.ndarray:
         """Baseline descriptor matrix, shape (n, 24), in :data:`sledai.NAMES` order."""
-        return self.patients[[f"d_{k}" for k in sledai.NAMES]].to_numpy(dtype=bool)
+        return np.column_stack([self.columns[f"d_{k}"] for k in sledai.NAMES]).astype(bool)
+
+    def take(self, rows: slice | np.ndarray) -> Cohort:
+        """The patients ``rows`` (e.g. one patient chunk), with the same screening counts."""
+        return Cohort({k: v[rows] for k, v in self.columns.items()}, self.screened,
+                      self.screen_failures)
 
 
 def _logit(p: float) -> float:
     return float(np.log(p / (1 - p)))
+
+
+_RENAL_COLS = np.array([j for j, d in enumerate(sledai.DESCRIPTORS) if d.domain == "renal"])
+_RENAL_P = np.array([_RENAL_GIVEN_NEPHRITIS[sledai.DESCRIPTORS[j].name] for j in _RENAL_COLS])
+_CLINICAL_COLS = np.array([j for j, d in enumerate(sledai.DESCRIPTORS)
+                           if d.domain not in ("renal", "serological")])
+_CLINICAL_LOGIT0 = np.array([_logit(_DESCRIPTOR_P0[sledai.DESCRIPTORS[j].name][0])
+                             for j in _CLINICAL_COLS])
+_CLINICAL_SLOPE = np.array([_DESCRIPTOR_P0[sledai.DESCRIPTORS[j].name][1]
+                            for j in _CLINICAL_COLS])
 
 
 def sample_candidates(pop: Population, size: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -134,44 +162,76 @@ def sample_candidates(pop: Population, size: int, rng: np.random.Generator) -> p
 
 def _candidate_columns(pop: Population, size: int,
                        rng: np.random.Generator) -> dict[str, np.ndarray]:
-    # Plain arrays: screening thousands of small blocks stays cheap; only the enrolled
-    # patients become a DataFrame.
+    return _labelled(pop, _columns(pop, _draws(pop, size, rng)))
+
+
+def _labelled(pop: Population, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Sex and ancestry as text. Screening works on their codes (female, ancestry index):
+    only the candidates kept become Python strings."""
+    names, _ = _ancestries(pop)
+    columns["sex"] = np.where(columns["sex"], "F", "M").astype(object)
+    columns["ancestry"] = np.array(names, dtype=object)[columns["ancestry"]]
+    return columns
+
+
+def _ancestries(pop: Population) -> tuple[list[str], np.ndarray]:
     weights = pop.ancestry_weights or DEFAULT_ANCESTRY
     names = [a for a in ANCESTRIES if weights.get(a, 0.0) > 0]
     w = np.array([weights[a] for a in names], dtype=float)
-    anc_idx = rng.choice(len(names), size=size, p=w / w.sum())
-    ancestry = np.array(names, dtype=object)[anc_idx]
+    return names, w / w.sum()
+
+
+def _draws(pop: Population, size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The random numbers of ``size`` candidates, in the order one block's generator gives
+    them. Normal variates are drawn standard and scaled in :func:`_columns`:
+    ``Generator.normal(loc, scale)`` is ``loc + scale × standard_normal``, bit for bit."""
+    names, p = _ancestries(pop)
+    return {"anc": rng.choice(len(names), size=size, p=p),
+            "female": rng.random(size), "onset": rng.standard_normal(size),
+            "duration": rng.standard_normal(size), "z": rng.standard_normal(size),
+            "u": rng.random((size, len(sledai.NAMES))), "nephritis": rng.random(size),
+            "dsdna": rng.standard_normal(size), "c3": rng.standard_normal(size),
+            "pga": rng.standard_normal(size)}
+
+
+def _columns(pop: Population, d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Candidate attributes from their draws (elementwise: any number of blocks at once)."""
+    # Plain arrays: screening millions of candidates stays cheap; only tables that are
+    # written or shown become DataFrames.
+    names, _ = _ancestries(pop)
+    anc_idx = d["anc"]
+    size = anc_idx.size
     sev_shift = np.array([_SEVERITY_SHIFT[a] for a in names])[anc_idx]
     renal_shift = np.array([_RENAL_SHIFT[a] for a in names])[anc_idx]
 
-    female = rng.random(size) < pop.female_fraction
-    onset = np.clip(rng.normal(30.0, 9.0, size), 10.0, 70.0)
-    duration = np.exp(rng.normal(np.log(5.0), 0.9, size))
+    female = d["female"] < pop.female_fraction
+    onset = np.clip(30.0 + 9.0 * d["onset"], 10.0, 70.0)
+    duration = np.exp(np.log(5.0) + 0.9 * d["duration"])
     age = onset + duration
-    z = rng.normal(sev_shift, 1.0)
+    z = sev_shift + 1.0 * d["z"]
 
-    active = np.zeros((size, len(sledai.NAMES)), dtype=bool)
-    u = rng.random((size, len(sledai.NAMES)))
+    # Column-major: each descriptor's column (d_…) is a contiguous array.
+    active = np.zeros((size, len(sledai.NAMES)), dtype=bool, order="F")
+    u = d["u"]
     nephritis_logit = _logit(_NEPHRITIS_P0) + _NEPHRITIS_SLOPE * z + renal_shift
-    nephritis = rng.random(size) < 1.0 / (1.0 + np.exp(-nephritis_logit))
-    for j, d in enumerate(sledai.DESCRIPTORS):
-        if d.domain == "renal":
-            active[:, j] = nephritis & (u[:, j] < _RENAL_GIVEN_NEPHRITIS[d.name])
-        elif d.domain != "serological":
-            p0, slope = _DESCRIPTOR_P0[d.name]
-            active[:, j] = u[:, j] < 1.0 / (1.0 + np.exp(-(_logit(p0) + slope * z)))
-    dsdna = 10.0 ** rng.normal(1.28 + 0.3 * z, 0.55)
-    c3 = np.clip(rng.normal(1.03 - 0.13 * z, 0.22), 0.15, 2.2)
+    nephritis = d["nephritis"] < 1.0 / (1.0 + np.exp(-nephritis_logit))
+    # One (size, descriptors) array operation per term instead of a loop over descriptors;
+    # the elementwise arithmetic is the same, so are the results.
+    active[:, _RENAL_COLS] = nephritis[:, None] & (u[:, _RENAL_COLS] < _RENAL_P)
+    active[:, _CLINICAL_COLS] = u[:, _CLINICAL_COLS] < 1.0 / (
+        1.0 + np.exp(-(_CLINICAL_LOGIT0 + _CLINICAL_SLOPE * z[:, None])))
+    dsdna = 10.0 ** ((1.28 + 0.3 * z) + 0.55 * d["dsdna"])
+    c3 = np.clip((1.03 - 0.13 * z) + 0.22 * d["c3"], 0.15, 2.2)
     active[:, sledai.SEROLOGY[0]] = c3 < C3_LOW_G_L
     active[:, sledai.SEROLOGY[1]] = dsdna >= DSDNA_CUTOFF_IU
 
     score = sledai.score(active)
     clinical = sledai.score(active & sledai.CLINICAL)
-    pga = np.clip(0.55 + 0.11 * clinical + rng.normal(0.0, 0.25, size), 0.0, 3.0)
+    pga = np.clip(0.55 + 0.11 * clinical + (0.0 + 0.25 * d["pga"]), 0.0, 3.0)
     columns = {
-        "sex": np.where(female, "F", "M").astype(object),
+        "sex": female,                 # codes until _labelled
         "age": np.round(age, 1),
-        "ancestry": ancestry,
+        "ancestry": anc_idx,
         "severity": z,
         "sledai0": score,
         "clinical_sledai0": clinical,
@@ -213,6 +273,7 @@ def _screen(candidates: Mapping[str, Any], pop: Population) -> np.ndarray:
 
 
 CANDIDATE_BLOCK = 256  # candidates per keyed block of the pool (any fixed value works)
+_MAX_GROUP = 256       # blocks drawn and screened together (65,536 candidates)
 
 
 def enrol(pop: Population, rng: np.random.Generator | Callable[[int], np.random.Generator],
@@ -222,38 +283,59 @@ def enrol(pop: Population, rng: np.random.Generator | Callable[[int], np.random.
     The pool is drawn in blocks of :data:`CANDIDATE_BLOCK` candidates; ``rng`` is either one
     generator (blocks drawn from it in turn) or a function giving block ``b``'s own generator
     (:mod:`trialsim.streams`), in which case the pool does not depend on ``pop.n``: the first
-    ``m`` patients enrolled at any ``n >= m`` are the same people. ``patients["screen_order"]``
+    ``m`` patients enrolled at any ``n >= m`` are the same people. ``columns["screen_order"]``
     is each patient's 1-based position in the pool, so the first ``m`` patients needed
     ``screen_order[m − 1]`` candidates screened.
+
+    Blocks are drawn one generator at a time but screened in growing groups (1, 2, 4, …
+    blocks), and only the eligible candidates are kept, so a million patients screen in
+    seconds and in memory proportional to those enrolled.
 
     Raises :class:`ProtocolError` when the criteria admit too few candidates (more than
     ``max_screened_per_enrolled`` screened per enrolled patient).
     """
     block_rng = rng if callable(rng) else (lambda _b: rng)
     limit = int(pop.max_screened_per_enrolled * pop.n)
-    blocks: list[dict[str, np.ndarray]] = []
-    reasons: list[np.ndarray] = []
-    have = screened = 0
+    max_blocks = -(-limit // CANDIDATE_BLOCK)        # block b is drawn while b·BLOCK < limit
+    kept: list[dict[str, np.ndarray]] = []
+    failures: dict[str, int] = {}
+    have = blocks = 0
+    group = 1
+    cut = 0
     while have < pop.n:
-        if screened >= limit:
+        if blocks >= max_blocks:
             raise ProtocolError(
                 f"{source}: population inclusion criteria admit too few candidates "
-                f"(enrolled {have} of n = {pop.n} after screening {screened}); "
+                f"(enrolled {have} of n = {pop.n} after screening "
+                f"{blocks * CANDIDATE_BLOCK}); "
                 "lower population.min_sledai / min_pga or widen population.age."
             )
-        cand = _candidate_columns(pop, CANDIDATE_BLOCK, block_rng(len(blocks)))
-        reasons.append(_screen(cand, pop))
-        blocks.append(cand)
-        have += int((reasons[-1] == "").sum())
-        screened += CANDIDATE_BLOCK
-    reason = np.concatenate(reasons)
-    ok = reason == ""
-    # Candidates after the n-th eligible one were never screened: count only those before.
-    cut = int(np.flatnonzero(ok)[pop.n - 1]) + 1
-    failed, counts = np.unique(reason[:cut][~ok[:cut]].astype(str), return_counts=True)
-    failures = {str(r): int(c) for r, c in zip(failed, counts, strict=True)}
-    take = np.flatnonzero(ok[:cut])
-    patients = pd.DataFrame({"id": np.arange(1, take.size + 1), "screen_order": take + 1,
-                             **{k: np.concatenate([b[k] for b in blocks])[take]
-                                for k in blocks[0]}})
-    return Cohort(patients=patients, screened=cut, screen_failures=failures)
+        count = min(group, max_blocks - blocks)
+        raw = [_draws(pop, CANDIDATE_BLOCK, block_rng(blocks + k)) for k in range(count)]
+        draws = raw[0] if count == 1 else {k: np.concatenate([r[k] for r in raw])
+                                           for k in raw[0]}
+        cand = _columns(pop, draws)
+        reason = _screen(cand, pop)
+        ok = np.flatnonzero(reason == "")
+        need = pop.n - have
+        stop = reason.size
+        if ok.size >= need:
+            # Candidates after the n-th eligible one were never screened.
+            stop = int(ok[need - 1]) + 1
+            ok = ok[:need]
+        failed, counts = np.unique(reason[:stop][reason[:stop] != ""].astype(str),
+                                   return_counts=True)
+        for r, c in zip(failed, counts, strict=True):
+            failures[str(r)] = failures.get(str(r), 0) + int(c)
+        first = blocks * CANDIDATE_BLOCK
+        kept.append({"screen_order": first + ok + 1, **{k: v[ok] for k, v in cand.items()}})
+        have += ok.size
+        cut = first + stop
+        blocks += count
+        if callable(rng):   # one shared generator: draw no block beyond the last needed
+            group = min(2 * group, _MAX_GROUP)
+    columns = {"id": np.arange(1, have + 1),
+               **{k: kept[0][k] if len(kept) == 1 else np.concatenate([b[k] for b in kept])
+                  for k in kept[0]}}
+    return Cohort(_labelled(pop, columns), screened=cut,
+                  screen_failures=dict(sorted(failures.items())))

@@ -18,6 +18,13 @@ every fitted run was within the estimate, which over-states by ~20-25%)::
     + arms × 6-hour steps × 12 × 24 B             plasma IL-2 curves on the 30-minute grid
     all × 1.2
 
+A replicate of more than ``trialsim.trial.PATIENT_CHUNK`` (20,000) patients is simulated
+in patient chunks and its tables are streamed to Parquet; the two patient terms become::
+
+    + chunk patients × 480 B                      cohort columns, endpoint and outcome arrays
+    + 2 × 20,000 × (380 B × visits + 250 B)       model and visit arrays of patient chunks
+    + patients × (200 B × visits + 500 B)         the report reading the tables back
+
 Time model (seconds; within ~30% of runs of 2,000-20,000 patients, 10-2,401 visits, dosing
 every other day to every 72 minutes)::
 
@@ -56,6 +63,9 @@ _BASE = 160e6
 _CHUNK_PER_VISIT, _CHUNK_PER_PATIENT = 380.0, 250.0
 _FIRST_PER_VISIT, _FIRST_PER_PATIENT = 560.0, 600.0
 _PER_DOSE_ENTRY = 40.0
+_PATIENT_CHUNK = 20_000             # trialsim.trial.PATIENT_CHUNK
+_COHORT_PER_PATIENT = 480.0         # a large replicate's cohort columns and outcome arrays
+_READBACK_PER_VISIT, _READBACK_PER_PATIENT = 200.0, 500.0   # its tables read by the report
 _GRID_BYTES = 12 * 24.0
 _SAFETY = 1.2
 _PATIENT_DAYS_PER_S = 1.2e6
@@ -126,10 +136,16 @@ def _memory_parts(protocol: Protocol, chunk: int, doses: list[int]) -> tuple[flo
     alive = chunk * (2 if protocol.trial.replicates > chunk else 1)
     steps = math.ceil(protocol.horizon_days / _STEP_DAYS)
     dummy = max(doses, default=0)            # placebo patients get dummy injections
-    per_arm = [m * (d if d else dummy) for m, d in zip(_arm_patients(protocol), doses,
-                                                        strict=True)]
-    patients = (alive * n * (_CHUNK_PER_VISIT * v + _CHUNK_PER_PATIENT)
-                + n * (_FIRST_PER_VISIT * v + _FIRST_PER_PATIENT))
+    share = min(1.0, _PATIENT_CHUNK / n)     # of a replicate's patients simulated at once
+    per_arm = [m * share * (d if d else dummy)
+               for m, d in zip(_arm_patients(protocol), doses, strict=True)]
+    if n <= _PATIENT_CHUNK:
+        patients = (alive * n * (_CHUNK_PER_VISIT * v + _CHUNK_PER_PATIENT)
+                    + n * (_FIRST_PER_VISIT * v + _FIRST_PER_PATIENT))
+    else:   # patient chunks; the first trial's tables streamed to Parquet and read back
+        patients = (alive * n * _COHORT_PER_PATIENT
+                    + 2 * _PATIENT_CHUNK * (_CHUNK_PER_VISIT * v + _CHUNK_PER_PATIENT)
+                    + n * (_READBACK_PER_VISIT * v + _READBACK_PER_PATIENT))
     dosing = (max(per_arm, default=0.0) * _PER_DOSE_ENTRY
               + len(protocol.arms) * steps * _GRID_BYTES)
     return _SAFETY * patients, _SAFETY * dosing

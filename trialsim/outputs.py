@@ -137,15 +137,21 @@ def write_run(out_root: Path, protocol: Protocol, result: Any,
     with run_folder(out_root, protocol) as run:
         run.write_protocol(protocol, protocol_file)
         run.write_json("summary.json", {**summary, "run_dir": str(run.path)})
-        result.first.patient_table().to_csv(run.tmp / "patients.csv", index=False)
-        visits = result.first.visit_table()
-        if visits is not None:
-            visits.to_csv(run.tmp / "visits.csv", index=False)
-        del visits                         # the report reads what it needs back
-        hidden = result.first.visit_table(latent=True) if latent else None
-        if hidden is not None:
-            hidden.to_csv(run.tmp / "latent.csv", index=False)
-        del hidden
+        if result.first.tables:            # written as Parquet while it was simulated
+            for path in result.first.tables.values():
+                shutil.move(path, run.tmp / Path(path).name)
+            shutil.rmtree(Path(next(iter(result.first.tables.values()))).parent,
+                          ignore_errors=True)
+        else:
+            result.first.patient_table().to_csv(run.tmp / "patients.csv", index=False)
+            visits = result.first.visit_table()
+            if visits is not None:
+                visits.to_csv(run.tmp / "visits.csv", index=False)
+            del visits                     # the report reads what it needs back
+            hidden = result.first.visit_table(latent=True) if latent else None
+            if hidden is not None:
+                hidden.to_csv(run.tmp / "latent.csv", index=False)
+            del hidden
         if replicates is not None and protocol.trial.replicates > 1:
             replicates.to_csv(run.tmp / "replicates.csv", index=False)
         write_run_report(run.tmp)

@@ -8,7 +8,7 @@ TULIP and He 2020 stratified by baseline activity or region).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -40,32 +40,36 @@ def permuted_blocks(
         idx = np.flatnonzero(strata == label)
         n_blocks = -(-idx.size // block_size)
         g = stratum_rng(int(label))
-        seq = np.concatenate([g.permutation(block) for _ in range(n_blocks)])
+        # One call shuffling each row of a (blocks, block size) array draws exactly what
+        # one permutation call per block would: the same list, without a Python loop.
+        seq = g.permuted(np.tile(block, (n_blocks, 1)), axis=1).ravel()
         arm[idx] = seq[: idx.size]
     return arm
 
 
-def strata_labels(patients: pd.DataFrame, factors: Sequence[str]) -> np.ndarray:
-    """Integer stratum per patient from the protocol's stratification factors.
+def strata_labels(patients: pd.DataFrame | Mapping[str, np.ndarray],
+                  factors: Sequence[str]) -> np.ndarray:
+    """Integer stratum per patient from the protocol's stratification factors (``patients``:
+    a table, or :attr:`trialsim.cohort.Cohort.columns`).
 
     Factors: ``sledai_ge10`` (baseline SLEDAI-2K ≥ 10), ``sex``, ``renal`` (active renal
     descriptors at baseline). No factors → one stratum.
     """
-    label = np.zeros(len(patients), dtype=int)
+    label = np.zeros(len(patients["sledai0"]), dtype=int)
     for f in factors:
         if f == "sledai_ge10":
-            bit = patients["sledai0"].to_numpy() >= 10
+            bit = np.asarray(patients["sledai0"]) >= 10
         elif f == "sex":
-            bit = patients["sex"].to_numpy() == "F"
+            bit = np.asarray(patients["sex"]) == "F"
         elif f == "renal":
-            bit = patients["renal"].to_numpy().astype(bool)
+            bit = np.asarray(patients["renal"]).astype(bool)
         else:  # the protocol schema only admits the factors above
             raise ValueError(f"unknown stratification factor {f!r}")
         label = 2 * label + bit.astype(int)
     return label
 
 
-def randomize(patients: pd.DataFrame, protocol: Protocol,
+def randomize(patients: pd.DataFrame | Mapping[str, np.ndarray], protocol: Protocol,
               rng: np.random.Generator | Callable[[int], np.random.Generator]) -> np.ndarray:
     """Arm index per enrolled patient, following the protocol's randomisation section."""
     strata = strata_labels(patients, protocol.randomization.stratify_by)

@@ -82,8 +82,10 @@ def summary_document(protocol: Protocol, result: DesignResult, *,
         "endpoints": endpoint_summaries(first),
     }
     doc["uncertainty"] = result.uncertainty
-    if result.first.detail is not None and result.first.detail.trial_effect is not None:
-        doc["trial_effect_first_replicate"] = result.first.detail.trial_effect.to_dict()
+    effect = (result.first.detail.trial_effect if result.first.detail is not None
+              else result.first.trial_effect)
+    if effect is not None:
+        doc["trial_effect_first_replicate"] = effect.to_dict()
     if result.oc is not None:
         primary = result.oc.comparisons[0]
         doc["power"] = primary.power

@@ -10,7 +10,7 @@ of ``n >= m`` are exactly the patients of the trial of ``m`` (see :meth:`TrialRe
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,10 +29,13 @@ from trialsim.stats.endpoint_data import EndpointData
 from trialsim.stats.results import TrialAnalysis
 from trialsim.streams import ReplicateStreams, Stage
 
-__all__ = ["TrialResult", "analyse", "endpoint_data", "enrol_and_randomise", "ordered",
-           "schedules", "simulate_trial", "simulate_trials"]
+__all__ = ["PATIENT_CHUNK", "TrialResult", "analyse", "endpoint_data", "enrol_and_randomise",
+           "ordered", "schedules", "simulate_enrolled", "simulate_trial", "simulate_trials"]
 
 DAYS_PER_MONTH = 30.4375
+# Patients of one replicate simulated as one array system: larger replicates run in chunks
+# of this many (bounded memory: ~100 MB of model and visit arrays per chunk with 10 visits).
+PATIENT_CHUNK = 20_000
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,15 @@ class TrialResult:
     enrol_day: np.ndarray
     dropout_day: np.ndarray
     responder: np.ndarray
-    analysis: TrialAnalysis
+    analysis: TrialAnalysis | None   # None only for a patient chunk given to a table sink
     detail: MechanisticDetail | None = None
     # every endpoint measured, by name: the primary first, then the secondaries
     endpoints: dict[str, EndpointData] = field(default_factory=dict)
+    # A replicate of more than PATIENT_CHUNK patients is simulated chunk by chunk and keeps
+    # no detail; its between-trial effect is kept here, and ``tables`` names the tables its
+    # chunks were written to (by the sink given to simulate_enrolled), if any.
+    trial_effect: Any = None
+    tables: dict[str, str] | None = None
 
     def _mechanistic(self) -> MechanisticDetail:
         if self.detail is None:
@@ -134,7 +142,7 @@ class TrialResult:
                  (("F", "tfh"), ("H", "th17"), ("K", "nk_cd8"))}
         if latent:
             extra["latent_X"] = traj["X"].round(4)
-        return visit_table(self.detail.visits, self.cohort.patients["id"].to_numpy(),
+        return visit_table(self.detail.visits, self.cohort.columns["id"],
                            np.array([self.protocol.arms[i].name for i in self.arm]), extra,
                            latent=latent)
 
@@ -145,10 +153,10 @@ def enrol_and_randomise(protocol: Protocol, replicate: int,
     streams = ReplicateStreams(protocol.trial.seed, replicate)
     cohort = enrol(protocol.population, lambda b: streams.generator(Stage.CANDIDATES, b),
                    source)
-    n = len(cohort.patients)
-    ids = cohort.patients["screen_order"].to_numpy() - 1   # keys of the patients' draws
-    strata = strata_labels(cohort.patients, protocol.randomization.stratify_by)
-    arm = randomize(cohort.patients, protocol,
+    n = cohort.n
+    ids = cohort.columns["screen_order"] - 1   # keys of the patients' draws
+    strata = strata_labels(cohort.columns, protocol.randomization.stratify_by)
+    arm = randomize(cohort.columns, protocol,
                     lambda label: streams.generator(Stage.RANDOMIZATION, label))
     rate = protocol.population.enrolment_per_month
     if rate is None:
@@ -216,17 +224,93 @@ def simulate_trials(protocol: Protocol, replicates: Sequence[int],
     the trial's placebo response at its typical value); ``fixed_effect`` at a given ``s``.
     """
     batch = [enrol_and_randomise(protocol, r, source) for r in replicates]
+    return simulate_enrolled(protocol, batch, params, conditional=conditional,
+                             fixed_effect=fixed_effect)
+
+
+def _patients(e: Enrolled, rows: slice) -> Enrolled:
+    """Patients ``rows`` of a replicate: their keyed draws are theirs whoever else is there."""
+    return Enrolled(e.replicate, e.streams, e.cohort.take(rows), e.arm[rows], e.strata[rows],
+                    e.enrol_day[rows], e.dropout_day[rows],
+                    None if e.dropout_draw is None else e.dropout_draw[rows])
+
+
+def _in_patient_chunks(protocol: Protocol, model: Any, e: Enrolled,
+                       sink: Callable[[TrialResult], None] | None) -> TrialResult:
+    """Simulate a large replicate :data:`PATIENT_CHUNK` patients at a time. The outcome
+    model is elementwise over patients and every draw is keyed by patient (trial-level draws
+    by the replicate), so the outcomes are those of one call over all patients; only the
+    responders are kept, each chunk's detail goes to ``sink`` (tables) and is dropped."""
+    parts: list[Outcomes] = []
+    effect = None
+    for start in range(0, e.n, PATIENT_CHUNK):
+        rows = slice(start, min(start + PATIENT_CHUNK, e.n))
+        part = _patients(e, rows)
+        o = model.simulate(protocol, [part])[0]
+        effect = getattr(o.detail, "trial_effect", None)
+        if sink is not None:
+            sink(TrialResult(protocol, e.replicate, part.cohort, part.arm, part.strata,
+                             part.enrol_day, part.dropout_day if o.dropout_day is None
+                             else o.dropout_day, o.responder, None, o.detail,
+                             o.endpoints))
+        parts.append(Outcomes(o.responder, None, o.endpoints, o.dropout_day))
+    whole = Outcomes(np.concatenate([o.responder for o in parts]), None,
+                     {k: _concat_endpoint([o.endpoints[k] for o in parts])
+                      for k in parts[0].endpoints},
+                     None if parts[0].dropout_day is None
+                     else np.concatenate([o.dropout_day for o in parts]))
+    tables = getattr(sink, "tables", None) if sink is not None else None
+    return _result(protocol, e, whole, trial_effect=effect, tables=tables)
+
+
+def _concat_endpoint(parts: list[EndpointData]) -> EndpointData:
+    """One endpoint's data over consecutive patient chunks (patients are the first axis;
+    the imputations' second)."""
+    def cat(name: str, axis: int = 0) -> np.ndarray | None:
+        arrays = [getattr(p, name) for p in parts]
+        return None if arrays[0] is None else np.concatenate(arrays, axis=axis)
+
+    first = parts[0]
+    return EndpointData(first.name, first.kind, cat("value"), cat("event"), cat("baseline"),
+                        cat("repeated"), first.weeks, cat("imputations", axis=1),
+                        higher_is_better=first.higher_is_better)
+
+
+def simulate_enrolled(protocol: Protocol, batch: Sequence[Enrolled],
+                      params: ModelParameters = DEFAULT_PARAMETERS, *,
+                      conditional: bool = False,
+                      fixed_effect: float | None = None,
+                      sink: Callable[[TrialResult], None] | None = None) -> list[TrialResult]:
+    """Outcomes and analysis of already enrolled and randomised replicates.
+
+    Enrolment draws nothing that the outcome model draws, so one enrolled batch can be
+    simulated twice — with the drawn trial effect and with the typical one (``conditional``)
+    — and each pass is exactly what :func:`simulate_trials` gives.
+
+    Replicates of at most :data:`PATIENT_CHUNK` patients are simulated together as one
+    array system and keep their detail (trajectories, visits, adverse events). Larger ones
+    run in patient chunks so memory stays bounded whatever the cohort size (a million
+    patients in well under 4 GB): each chunk of patients, in full, goes to ``sink`` (e.g. a
+    Parquet writer of the patient and visit tables) and only the responders are kept.
+    """
     model = outcome_model(protocol, params, conditional=conditional,
                           fixed_effect=fixed_effect)
-    outcomes: list[Outcomes] = model.simulate(protocol, batch)
-    out = []
-    for e, o in zip(batch, outcomes, strict=True):
-        data = endpoint_data(protocol, e, o)
-        out.append(TrialResult(
-            protocol, e.replicate, e.cohort, e.arm, e.strata, e.enrol_day,
-            e.dropout_day if o.dropout_day is None else o.dropout_day, o.responder,
-            analyse(protocol, data, e.arm, e.strata), o.detail, data))
-    return out
+    if all(e.n <= PATIENT_CHUNK for e in batch):
+        outcomes: list[Outcomes] = model.simulate(protocol, batch)
+        return [_result(protocol, e, o) for e, o in zip(batch, outcomes, strict=True)]
+    return [simulate_enrolled(protocol, [e], params, conditional=conditional,
+                              fixed_effect=fixed_effect)[0] if e.n <= PATIENT_CHUNK
+            else _in_patient_chunks(protocol, model, e, sink) for e in batch]
+
+
+def _result(protocol: Protocol, e: Enrolled, o: Outcomes, **extra: Any) -> TrialResult:
+    """A replicate's result: its outcomes and the analysis of every endpoint (missing
+    values, NaN, are handled by the analyses)."""
+    data = endpoint_data(protocol, e, o)
+    return TrialResult(
+        protocol, e.replicate, e.cohort, e.arm, e.strata, e.enrol_day,
+        e.dropout_day if o.dropout_day is None else o.dropout_day, o.responder,
+        analyse(protocol, data, e.arm, e.strata), o.detail, data, **extra)
 
 
 def simulate_trial(protocol: Protocol, replicate: int = 0,

@@ -13,11 +13,12 @@ from trialsim.design.replicates import (
     ComparisonOC,
     DesignResult,
     OperatingCharacteristics,
+    ReplicateSummary,
     run_design,
     summarise,
 )
 
 __all__ = [
     "DEFAULT_CHUNK", "ArmOC", "ComparisonOC", "DesignResult", "OperatingCharacteristics",
-    "run_design", "summarise",
+    "ReplicateSummary", "run_design", "summarise",
 ]

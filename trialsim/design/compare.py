@@ -36,6 +36,7 @@ import numpy as np
 
 from trialsim.design.replicates import DEFAULT_CHUNK
 from trialsim.design.sizes import PowerError, Tally, simulate_chunk
+from trialsim.execution import Backend, InProcess, chunks
 from trialsim.model import DEFAULT_PARAMETERS, ModelParameters
 from trialsim.protocol import Protocol
 from trialsim.regimen import dose_schedule
@@ -110,6 +111,28 @@ class _Extras:
     screened: list[float]
     failures: dict[str, float]
 
+    def extend(self, other: _Extras) -> None:
+        """Append a later chunk's figures."""
+        self.effect.extend(other.effect)
+        self.benefit.extend(other.benefit)
+        self.fever.extend(other.fever)
+        self.isr.extend(other.isr)
+        self.treg.extend(other.treg)
+        self.screened.extend(other.screened)
+        for k, v in other.failures.items():
+            self.failures[k] = self.failures.get(k, 0.0) + v
+
+
+def design_chunk(protocol: Protocol, reps: range, params: ModelParameters,
+                 source: str) -> tuple[Tally, _Extras]:
+    """Simulate replicates ``reps`` of one design (one backend task): its power tally and
+    the per-replicate figures the comparison adds."""
+    tally = Tally()
+    ex = _Extras([], [], [], [], [], [], {})
+    results = simulate_chunk(protocol, [protocol.population.n], reps, params, source, tally)
+    _collect(protocol, results, ex)
+    return tally, ex
+
 
 def _primary(protocol: Protocol) -> tuple[int, int]:
     control = protocol.arms.index(protocol.control_arm)
@@ -179,8 +202,10 @@ def compare_designs(
     params: ModelParameters = DEFAULT_PARAMETERS,
     chunk: int = DEFAULT_CHUNK,
     progress: Callable[[int, int], None] | None = None,
+    backend: Backend | None = None,
 ) -> DesignComparison:
-    """Simulate every design on the same replicates and rank them (see module docstring)."""
+    """Simulate every design on the same replicates and rank them (see module docstring).
+    Chunks of replicates are tasks for ``backend`` (default in process)."""
     names = [d.name for d in designs]
     ref = names[0] if reference is None else reference
     if ref not in names:
@@ -188,20 +213,23 @@ def compare_designs(
     reps = replicates or designs[0].protocol.trial.replicates
     if reps < 2:
         raise PowerError("compare needs at least 2 replicates (--replicates R).")
+    backend = backend or InProcess()
     tallies, extras = [], []
     done = 0
+
+    def tick(part: tuple[Tally, _Extras]) -> None:
+        nonlocal done
+        done += len(part[1].effect)
+        if progress is not None:
+            progress(done, reps * len(designs))
+
     for d in designs:
         tally = Tally()
         ex = _Extras([], [], [], [], [], [], {})
-        n = d.protocol.population.n
-        for start in range(0, reps, chunk):
-            stop = min(start + chunk, reps)
-            results = simulate_chunk(d.protocol, [n], range(start, stop), params, d.source,
-                                     tally)
-            _collect(d.protocol, results, ex)
-            done += stop - start
-            if progress is not None:
-                progress(done, reps * len(designs))
+        tasks = [(d.protocol, r, params, d.source) for r in chunks(0, reps, chunk)]
+        for part_tally, part in backend.map(design_chunk, tasks, tick):
+            tally.extend(part_tally)
+            ex.extend(part)
         tallies.append(tally)
         extras.append(ex)
 

@@ -1,23 +1,28 @@
 """Many simulated trials of one design: power, type I error, mean effects.
 
 Replicates run in chunks; each chunk's patients are integrated as one array system
-(:func:`trialsim.trial.simulate_trials`). Replicate ``r`` always draws from the r-th spawned
-child of the protocol seed, so operating characteristics do not depend on the chunk size.
+(:func:`trialsim.trial.simulate_enrolled`), and chunks are independent tasks for an
+execution backend (:mod:`trialsim.execution`). Replicate ``r`` always draws from streams
+keyed by the protocol seed and ``r``, so operating characteristics do not depend on the
+chunk size, the backend or the number of workers.
 """
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from trialsim import trial
+from trialsim.execution import Backend, InProcess, chunks
 from trialsim.model import DEFAULT_PARAMETERS, ModelParameters
 from trialsim.protocol import Protocol
 from trialsim.stats.power import mc_standard_error
 from trialsim.stats.results import Comparison, TrialAnalysis
-from trialsim.trial import TrialResult, simulate_trials
+from trialsim.trial import TrialResult, enrol_and_randomise, simulate_enrolled
 
 DEFAULT_CHUNK = 50
 
@@ -179,6 +184,43 @@ def summarise(analyses: list[TrialAnalysis]) -> OperatingCharacteristics:
                                     any_raw, secondary)
 
 
+@dataclass(frozen=True)
+class ReplicateSummary:
+    """What is kept of one replicate after its chunk: its number and its analysis."""
+
+    replicate: int
+    analysis: TrialAnalysis
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """A chunk's picklable summary: each replicate's analysis (predictive, and conditional
+    when asked for) and, for the chunk holding replicate 0, that trial in full."""
+
+    replicates: list[ReplicateSummary]
+    conditional: list[TrialAnalysis]
+    first: TrialResult | None
+
+
+def run_chunk(protocol: Protocol, reps: range, params: ModelParameters, source: str,
+              both: bool, keep_first: bool,
+              keep: Callable[[TrialResult], None] | None = None,
+              sink: Callable[[TrialResult], None] | None = None) -> ChunkResult:
+    """Simulate replicates ``reps`` (one backend task). With ``both`` the same enrolled
+    patients are simulated a second time with the typical trial effect; enrolment is done
+    once for both passes. ``sink`` receives the patient chunks of replicates too large to
+    simulate at once (see :func:`trialsim.trial.simulate_enrolled`)."""
+    batch = [enrol_and_randomise(protocol, r, source) for r in reps]
+    results = simulate_enrolled(protocol, batch, params, sink=sink)
+    if keep is not None:
+        for res in results:
+            keep(res)
+    cond = ([r.analysis for r in simulate_enrolled(protocol, batch, params, conditional=True)]
+            if both else [])
+    return ChunkResult([ReplicateSummary(r.replicate, r.analysis) for r in results], cond,
+                       results[0] if keep_first else None)
+
+
 def run_design(
     protocol: Protocol,
     *,
@@ -187,36 +229,53 @@ def run_design(
     progress: Callable[[int], None] | None = None,
     source: str = "protocol",
     keep: Callable[[TrialResult], None] | None = None,
+    record: Callable[[ReplicateSummary], None] | None = None,
     conditional: bool = False,
+    backend: Backend | None = None,
+    sink: Callable[[TrialResult], None] | None = None,
 ) -> DesignResult:
     """Simulate ``protocol.trial.replicates`` trials in chunks of ``chunk`` replicates.
 
-    ``progress`` is called with the number of replicates finished after each chunk;
-    ``keep`` (optional) sees every full replicate before its arrays are dropped, so long
-    runs need not hold every patient of every replicate in memory. With ``conditional``
-    and between-trial effects on, every chunk is simulated a second time with the trial
-    effect at its typical value (same patients) for the conditional operating
-    characteristics.
+    Chunks are independent tasks run by ``backend`` (:mod:`trialsim.execution`; default in
+    this process); the result does not depend on the backend, its workers or the chunk size.
+    ``progress`` is called with the number of replicates finished as each chunk completes.
+    ``record`` sees every replicate's :class:`ReplicateSummary`, in replicate order.
+    ``keep`` (optional, in-process only) sees every full replicate before its arrays are
+    dropped, so long runs need not hold every patient of every replicate in memory. With
+    ``conditional`` and between-trial effects on, every chunk is simulated a second time
+    with the trial effect at its typical value (same patients) for the conditional
+    operating characteristics.
+
+    ``sink`` receives replicate 0's patients chunk by chunk when it has more than
+    :data:`~trialsim.trial.PATIENT_CHUNK` of them (its tables are then written as it is
+    simulated, and it keeps no detail); that replicate then runs in this process, alone.
     """
+    backend = backend or InProcess()
+    if keep is not None and not isinstance(backend, InProcess):
+        raise ValueError("run_design(keep=...) sees full replicates: it runs in process only")
     total = protocol.trial.replicates
     first: TrialResult | None = None
     analyses: list[TrialAnalysis] = []
     cond: list[TrialAnalysis] = []
     both = (conditional and protocol.model.between_trial
-            and protocol.outcome.model == "mechanistic")
-    for start in range(0, total, chunk):
-        reps = range(start, min(start + chunk, total))
-        batch = simulate_trials(protocol, reps, params, source)
-        first = first or batch[0]
-        for res in batch:
-            if keep is not None:
-                keep(res)
-            analyses.append(res.analysis)
-        if both and total > 1:
-            cond.extend(r.analysis for r in simulate_trials(protocol, reps, params, source,
-                                                           conditional=True))
-        if progress is not None:
-            progress(len(batch))
+            and protocol.outcome.model == "mechanistic" and total > 1)
+    tick = None if progress is None else (lambda c: progress(len(c.replicates)))
+    parts: list[ChunkResult] = []
+    start = 0
+    if sink is not None and protocol.population.n > trial.PATIENT_CHUNK:
+        parts.append(run_chunk(protocol, range(1), params, source, both, True, keep, sink))
+        if tick is not None:
+            tick(parts[0])
+        start = 1
+    tasks = [(protocol, reps, params, source, both, reps.start == 0, keep)
+             for reps in chunks(start, total, chunk)]
+    for part in itertools.chain(parts, backend.map(run_chunk, tasks, tick)):
+        first = first or part.first
+        for rep in part.replicates:
+            if record is not None:
+                record(rep)
+            analyses.append(rep.analysis)
+        cond.extend(part.conditional)
     assert first is not None
     return DesignResult(first, summarise(analyses) if total > 1 else None,
                         summarise(cond) if cond else None)

@@ -29,20 +29,20 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
-import statsmodels.api as sm
 from scipy import stats
-from statsmodels.stats.proportion import power_proportions_2indep
 
 from trialsim.design.decisions import primary_data, size_outcomes
 from trialsim.design.replicates import DEFAULT_CHUNK
 from trialsim.design.sequential import bounds_for, decide, look_sizes, signed_z
 from trialsim.errors import TrialsimError
+from trialsim.execution import Backend, InProcess, chunks
 from trialsim.model import DEFAULT_PARAMETERS, ModelParameters
 from trialsim.protocol import Protocol
 from trialsim.stats.binary import wilson_interval
+from trialsim.stats.endpoint_data import EndpointData
 from trialsim.stats.group_sequential import crossing_probabilities
 from trialsim.stats.power import mc_standard_error
-from trialsim.trial import TrialResult, simulate_trials
+from trialsim.trial import TrialResult, enrol_and_randomise, simulate_enrolled, simulate_trials
 
 MAX_REPLICATES = 1_000_000
 _BOOTSTRAP = 200
@@ -95,15 +95,46 @@ class Tally:
     def stack(self, name: str) -> np.ndarray:
         return np.concatenate(getattr(self, name))
 
+    def extend(self, other: Tally) -> None:
+        """Append another tally's chunks (the caller keeps chunk order)."""
+        for name in self.__dataclass_fields__:
+            mine = getattr(self, name)
+            if isinstance(mine, list):
+                mine.extend(getattr(other, name))
+        self.kind = other.kind
 
-def simulate_chunk(protocol: Protocol, sizes: Sequence[int], reps: range,
-                   params: ModelParameters, source: str, tally: Tally,
-                   conditional: bool = False) -> list[TrialResult]:
-    """Simulate replicates ``reps`` at the largest size, tally every size's outcomes into
-    ``tally`` and return the full results (for callers that want more than the tally).
-    ``conditional``: trial-level effects at their typical values."""
-    big = protocol.with_overrides(n=max(sizes), source=source)
-    results = simulate_trials(big, reps, params, source, conditional=conditional)
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the power tally needs of one replicate, in randomisation order: small and
+    picklable, and — with keyed streams — its first ``m`` entries are the trial of ``m``.
+    ``endpoints`` holds the primary endpoint only (what the size decisions analyse)."""
+
+    replicate: int
+    responder: np.ndarray
+    arm: np.ndarray
+    strata: np.ndarray
+    enrol_day: np.ndarray
+    screen_order: np.ndarray
+    endpoints: dict[str, EndpointData]
+
+    @classmethod
+    def of(cls, protocol: Protocol, res: TrialResult) -> Outcome:
+        primary = primary_data(protocol, res)
+        return cls(res.replicate, np.asarray(res.responder, dtype=bool), res.arm, res.strata,
+                   res.enrol_day, res.cohort.columns["screen_order"],
+                   {primary.name: primary})
+
+    def head(self, m: int) -> Outcome:
+        return Outcome(self.replicate, self.responder[:m], self.arm[:m], self.strata[:m],
+                       self.enrol_day[:m], self.screen_order[:m],
+                       {k: v.head(m) for k, v in self.endpoints.items()})
+
+
+def tally_outcomes(protocol: Protocol, sizes: Sequence[int], results: Sequence[Outcome],
+                   tally: Tally) -> None:
+    """Analyse the first ``n`` patients of each replicate at every ``n`` of ``sizes`` and
+    append the chunk's rejections, estimates, arm sizes and screening counts to ``tally``."""
     out = size_outcomes(protocol, results, sizes)
     rej = out.reject
     control = protocol.arms.index(protocol.control_arm)
@@ -119,13 +150,57 @@ def simulate_chunk(protocol: Protocol, sizes: Sequence[int], reps: range,
     tally.effects.append(out.estimate)
     tally.benefit.append(out.benefit)
     tally.arm_n.append(out.arm_n.astype(float))
-    tally.screened.append(np.array([[res.cohort.patients["screen_order"].iat[n - 1]
-                                     for n in sizes] for res in results], dtype=float))
+    tally.screened.append(np.array([[res.screen_order[n - 1] for n in sizes]
+                                    for res in results], dtype=float))
     tally.seq.append(seq)
+
+
+def simulate_chunk(protocol: Protocol, sizes: Sequence[int], reps: range,
+                   params: ModelParameters, source: str, tally: Tally,
+                   conditional: bool = False) -> list[TrialResult]:
+    """Simulate replicates ``reps`` at the largest size, tally every size's outcomes into
+    ``tally`` and return the full results (for callers that want more than the tally).
+    ``conditional``: trial-level effects at their typical values."""
+    big = protocol.with_overrides(n=max(sizes), source=source)
+    results = simulate_trials(big, reps, params, source, conditional=conditional)
+    tally_outcomes(protocol, sizes, [Outcome.of(protocol, r) for r in results], tally)
     return results
 
 
-def _sequential(protocol: Protocol, results: Sequence[TrialResult], sizes: Sequence[int],
+@dataclass(frozen=True)
+class SizesChunk:
+    """One backend task's share of a power curve: the tallies of both passes and each
+    replicate's outcomes at the largest size (kept to confirm a size without simulating)."""
+
+    tally: Tally
+    tally_conditional: Tally | None
+    outcomes: list[Outcome] | None
+
+    @property
+    def count(self) -> int:
+        return int(self.tally.reject[0].shape[0])
+
+
+def sizes_chunk(protocol: Protocol, sizes: Sequence[int], reps: range,
+                params: ModelParameters, source: str, both: bool,
+                keep_outcomes: bool) -> SizesChunk:
+    """Simulate replicates ``reps`` at the largest size and tally every size (one task).
+    With ``both``, the same enrolled patients are simulated again with the typical trial
+    effect (conditional power); enrolment and randomisation are done once for both."""
+    big = protocol.with_overrides(n=max(sizes), source=source)
+    batch = [enrol_and_randomise(big, r, source) for r in reps]
+    outcomes = [Outcome.of(protocol, r) for r in simulate_enrolled(big, batch, params)]
+    tally = Tally()
+    tally_outcomes(protocol, sizes, outcomes, tally)
+    tally_c = None
+    if both:
+        tally_c = Tally()
+        tally_outcomes(protocol, sizes, [Outcome.of(protocol, r) for r in simulate_enrolled(
+            big, batch, params, conditional=True)], tally_c)
+    return SizesChunk(tally, tally_c, outcomes if keep_outcomes else None)
+
+
+def _sequential(protocol: Protocol, results: Sequence[Outcome], sizes: Sequence[int],
                 control: int) -> np.ndarray:
     """(R, S, 5): stopping look, efficacy, futility, patients analysed and enrolled then."""
     a = protocol.analysis
@@ -250,6 +325,10 @@ def _analytic(protocol: Protocol, rates: dict[str, float], n_arm: dict[str, floa
     n1, n0 = n_arm[arm], n_arm[control]
     a = protocol.analysis
     if protocol.interim is None:
+        # statsmodels is imported where it is used: it is slow to import and workers and
+        # other commands never need it.
+        from statsmodels.stats.proportion import power_proportions_2indep
+
         alt = "two-sided" if a.sided == 2 else "larger"
         return float(power_proportions_2indep(p1 - p0, p0, n1, ratio=n0 / n1, alpha=a.alpha,
                                               alternative=alt, return_results=False))
@@ -320,6 +399,8 @@ def _probit(sizes: np.ndarray, hits: np.ndarray, reps: int,
     increasing (no effect to power). ``start``: initial values (bootstrap refits)."""
     if sizes.size < 2 or hits.sum() == 0 or hits.sum() == reps * sizes.size:
         return None
+    import statsmodels.api as sm
+
     exog = sm.add_constant(np.sqrt(sizes.astype(float)), has_constant="add")
     model = sm.GLM(np.column_stack([hits, reps - hits]), exog,
                    family=sm.families.Binomial(link=sm.families.links.Probit()))
@@ -342,20 +423,38 @@ _MAX_CONFIRM = 3
 
 def _confirm(protocol: Protocol, n: int, fit: tuple[float, float], target: float,
              reps: int, params: ModelParameters, source: str, chunk: int,
-             progress: Callable[[int, int], None] | None) -> tuple[int, SizeRow, str]:
+             progress: Callable[[int, int], None] | None, backend: Backend,
+             outcomes: list[Outcome] | None) -> tuple[int, SizeRow, str]:
     """Simulate the fitted size on its own. The probit curve is a smooth approximation: when
     the confirming run's 95% interval lies wholly below the target, step n up along the
     curve's local slope and confirm again (at most three runs), so the size reported is one
-    the simulation supports. Returns (n, its confirming row, a note)."""
+    the simulation supports. Returns (n, its confirming row, a note).
+
+    With keyed streams, replicate ``r`` at size ``n`` is the first ``n`` patients of
+    replicate ``r`` at any larger size; when ``outcomes`` (every replicate at the curve's
+    largest size) covers ``n``, the confirming run is their first ``n`` patients — the same
+    numbers a new simulation gives, without simulating again."""
     unit = sum(a.ratio for a in protocol.arms)
     fitted = n
     for attempt in range(_MAX_CONFIRM):
         one = Tally()
-        for start in range(0, reps, chunk):
-            stop = min(start + chunk, reps)
-            simulate_chunk(protocol, [n], range(start, stop), params, source, one)
+        if outcomes is not None and n <= outcomes[0].arm.size:
+            tally_outcomes(protocol, [n], [o.head(n) for o in outcomes], one)
             if progress is not None:
-                progress(reps * (attempt + 1) + stop, reps * (attempt + 2))
+                progress(reps * (attempt + 2), reps * (attempt + 2))
+        else:
+            done = reps * (attempt + 1)
+
+            def tick(part: SizesChunk, attempt: int = attempt) -> None:
+                nonlocal done
+                done += part.count
+                if progress is not None:
+                    progress(done, reps * (attempt + 2))
+
+            tasks = [(protocol, [n], r, params, source, False, False)
+                     for r in chunks(0, reps, chunk)]
+            for part in backend.map(sizes_chunk, tasks, tick):
+                one.extend(part.tally)
         row = size_row(protocol, n, one, 0)
         if row.ci95[1] >= target:
             break
@@ -371,6 +470,11 @@ def _confirm(protocol: Protocol, n: int, fit: tuple[float, float], target: float
     return n, row, note
 
 
+# Keep every replicate's outcomes at the largest size (to confirm a size without simulating
+# it again) while they take at most this many patients in all (~25 bytes each).
+_KEEP_OUTCOMES_PATIENTS = 20_000_000
+
+
 def power_curve(
     protocol: Protocol,
     sizes: Sequence[int],
@@ -384,6 +488,7 @@ def power_curve(
     progress: Callable[[int, int], None] | None = None,
     source: str = "protocol",
     conditional: bool = True,
+    backend: Backend | None = None,
 ) -> PowerCurve:
     """Simulated power of ``protocol`` at each total size in ``sizes`` (see module docstring).
 
@@ -395,7 +500,9 @@ def power_curve(
     ``precision`` instead keeps adding replicates until every size's Monte-Carlo SE is at
     most ``precision``. ``progress(done, total)`` is called after every chunk (``total`` may
     grow in precision mode). With ``confirm``, the fitted size for ``target`` is simulated
-    on its own with the same number of replicates.
+    on its own with the same number of replicates (see :func:`_confirm`). Chunks of
+    replicates are tasks for ``backend`` (:mod:`trialsim.execution`; default in process):
+    the curve does not depend on the backend, its workers or the chunk size.
     """
     sizes = sorted(set(int(n) for n in sizes))
     if precision is not None and not 0.0 < precision < 0.5:
@@ -407,21 +514,34 @@ def power_curve(
         total = max(200, replicates or 0)
     if total < 2:
         raise PowerError("power needs at least 2 replicates (--replicates R).")
+    backend = backend or InProcess()
     tally = Tally()
     tally_c = Tally()
     both = (conditional and protocol.model.between_trial
             and protocol.outcome.model == "mechanistic")
+    outcomes: list[Outcome] | None = [] if confirm else None
     done = 0
+
+    def tick(part: SizesChunk) -> None:
+        nonlocal ticked
+        ticked += part.count
+        if progress is not None:
+            progress(ticked, total)
+
     while True:
-        while done < total:
-            stop = min(done + chunk, total)
-            simulate_chunk(protocol, sizes, range(done, stop), params, source, tally)
-            if both:
-                simulate_chunk(protocol, sizes, range(done, stop), params, source, tally_c,
-                               conditional=True)
-            done = stop
-            if progress is not None:
-                progress(done, total)
+        ticked = done
+        keep = outcomes is not None and total * max(sizes) <= _KEEP_OUTCOMES_PATIENTS
+        if not keep:
+            outcomes = None
+        tasks = [(protocol, sizes, r, params, source, both, keep)
+                 for r in chunks(done, total, chunk)]
+        for part in backend.map(sizes_chunk, tasks, tick):
+            tally.extend(part.tally)
+            if part.tally_conditional is not None:
+                tally_c.extend(part.tally_conditional)
+            if outcomes is not None and part.outcomes is not None:
+                outcomes.extend(part.outcomes)
+        done = total
         if precision is None:
             break
         p = tally.stack("reject")[:, :, 0].mean(axis=0)
@@ -471,7 +591,7 @@ def power_curve(
                     f"(max {sizes[-1]}): widen --n")
         elif confirm:
             required, conf, note = _confirm(protocol, required, fit, target, done, params,
-                                            source, chunk, progress)
+                                            source, chunk, progress, backend, outcomes)
     bounds = None
     if protocol.interim is not None:
         bounds = {**bounds_for(protocol).to_dict(), "futility_z": protocol.interim.futility_z}

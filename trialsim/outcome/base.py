@@ -48,7 +48,7 @@ class Enrolled:
     @property
     def ids(self) -> np.ndarray:
         """Each patient's place in the candidate pool: the key of their random draws."""
-        return self.cohort.patients["screen_order"].to_numpy() - 1
+        return self.cohort.columns["screen_order"] - 1
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ class MechanisticOutcome(OutcomeModel):
         params = self.params
         effects = [self.effect(protocol, e) for e in batch]
         pps = [apply_trial_effect(
-            sample_patient_parameters(e.cohort.patients["severity"].to_numpy(), params,
+            sample_patient_parameters(e.cohort.columns["severity"], params,
                                       protocol.model,
                                       e.streams.patients(Stage.PARAMETERS, e.ids),
                                       site_rng=e.streams.generator(Stage.SITES)), eff)

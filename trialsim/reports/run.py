@@ -21,6 +21,7 @@ from trialsim.protocol import Protocol
 from trialsim.reports import cells
 from trialsim.reports import run_figures as figs
 from trialsim.reports.html import esc, img, kv, page, pct, scope, table
+from trialsim.reports.tables import read_table
 
 
 def describe_regimen(regimen: Any) -> str:
@@ -330,9 +331,8 @@ def run_report_html(run_dir: Path) -> str:
     run_dir = Path(run_dir)
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     p = load_protocol(run_dir / "protocol.toml")
-    patients = pd.read_csv(run_dir / "patients.csv")
-    visits = (pd.read_csv(run_dir / "visits.csv", usecols=VISIT_COLUMNS)
-              if (run_dir / "visits.csv").is_file() else None)
+    patients = read_table(run_dir, "patients")
+    visits = read_table(run_dir, "visits", VISIT_COLUMNS)
     reps = (pd.read_csv(run_dir / "replicates.csv")
             if (run_dir / "replicates.csv").is_file() else None)
     arms = [a["name"] for a in summary["arms"]]

@@ -66,12 +66,20 @@ MARKERS = (("treg", "Treg (× baseline)"), ("tfh", "Tfh (× baseline)"),
 def time_course_png(visits: pd.DataFrame, arms: list[str]) -> bytes:
     """Median and interquartile band per arm over the visits of observed patients."""
     plt = pyplot()
+    cols = [c for c, _ in MARKERS]
     seen = visits[visits["observed"].astype(bool)] if "observed" in visits else visits
+    # Quartiles per arm, week and marker, computed once per arm on the columns plotted
+    # (a million patients' visits are never copied whole per marker).
+    bands = {}
+    for arm in arms:
+        rows = (seen["arm"] == arm).to_numpy()
+        bands[arm] = seen.loc[rows, ["week", *cols]].groupby("week")[cols].quantile(
+            [0.25, 0.5, 0.75])
+    del seen
     fig, axes = plt.subplots(2, 3, figsize=(10, 5.6), dpi=DPI)
     for ax, (col, label) in zip(axes.ravel(), MARKERS, strict=False):
         for k, arm in enumerate(arms):
-            g = seen[seen["arm"] == arm].groupby("week")[col]
-            q = g.quantile([0.25, 0.5, 0.75]).unstack()
+            q = bands[arm][col].unstack()
             if q.empty:
                 continue
             ax.plot(q.index, q[0.5], color=_colour(k), lw=1.6, label=arm)
