@@ -65,21 +65,13 @@ FITTED_ARMS = ["bliss52", "bliss76", "bliss_nea", "tulip_pooled", "lotus", "uste
                "address2", "embrace", "illuminate1", "illuminate2"]
 
 
-# LOTUS (56% placebo SRI-4) sits at the 97.6th-98.8th percentile of simulated arms of its
-# design, inside or just outside the central 95% depending on the random draws (it moved
-# outside when patient draws became keyed by candidate). The between-trial SD fitted to the
-# ten arms does not cover it robustly: a known failure of the issue-12 model, kept visible.
-_EDGE = {"lotus": pytest.mark.xfail(reason="LOTUS at the 98th percentile: not robustly "
-                                            "covered by the fitted between-trial SD",
-                                    strict=False)}
-
-
-@pytest.mark.parametrize("arm", [pytest.param(a, marks=_EDGE.get(a, ()))
-                                 for a in [*FITTED_ARMS, "he2020", "tulip_pooled_bicla"]])
+@pytest.mark.parametrize("arm", [*FITTED_ARMS, "he2020", "tulip_pooled_bicla", "lupil2"])
 def test_published_placebo_arm_inside_central_95_of_simulated_trials(checks, arm: str) -> None:
     """Issue 12: each published placebo arm (trialsim/data/targets.toml [[placebo_trial]],
     sources there) lies in the central 95% of simulated placebo arms of its design (n, week,
-    endpoint, inclusion threshold, ancestry) under the between-trial model."""
+    endpoint, inclusion threshold, ancestry) under the between-trial model. LUPIL-2 (a
+    low-dose IL-2 trial) is outside the fit; its placebo arm (58%) sits at the upper edge
+    of its interval (upper bound 0.58, percentile 0.976: docs/model.md §9.2)."""
     c = checks[f"placebo.{arm}"]
     assert c.passed, (c.published, c.interval, c.percentile)
 

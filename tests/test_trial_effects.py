@@ -52,9 +52,22 @@ def test_larger_effect_larger_placebo_response() -> None:
 
 
 def test_shipped_ensemble() -> None:
-    """The fitted sigma_T ensemble ships with the package (trialsim calibrate --fit)."""
-    df, draws = load_ensemble()
-    assert draws.size == 200 and 0.02 < np.median(draws) < 0.4
+    """The posterior ensemble of (df, mu, sigma_T) ships with the package (trialsim
+    calibrate --fit): 400 members, tails from t(2) to normal, centre near 0."""
+    ens = load_ensemble()
+    assert ens.size == 400 and 0.02 < np.median(ens.sd) < 0.4
+    assert set(np.unique(ens.df)) <= {2.0, 3.0, 5.0, 10.0, np.inf} and len(np.unique(ens.df)) > 1
+    assert abs(np.median(ens.mu)) <= 0.05 and (np.abs(ens.mu) <= 0.3).all()
+
+
+def test_trial_effect_draws_follow_the_ensemble() -> None:
+    """Simulated trials' effects: centred near 0, spread like the ensemble's predictive."""
+    from trialsim.model.trial_effects import draw_trial_effect
+    from trialsim.streams import generator
+
+    s = np.array([draw_trial_effect(generator(1, r, Stage.TRIAL_EFFECTS), DEFAULT_PARAMETERS).s
+                  for r in range(2000)])
+    assert abs(np.median(s)) < 0.02 and 0.08 < np.std(s) < 0.4
 
 
 def test_binomial_mixture_matches_brute_force_simulation() -> None:
@@ -64,15 +77,15 @@ def test_binomial_mixture_matches_brute_force_simulation() -> None:
     brute-force mean (SE ≈ sd/√200 ≈ 0.008) plus the tabulation error (800 patients per grid
     point: SE ≈ 0.017); SDs within 25%."""
     trial = next(t for t in load_placebo_trials() if t.id == "ustekinumab_ph2")
-    df, draws = load_ensemble()
+    ens = load_ensemble()
     sims = simulated_rates(trial, 200)
     table = tabulate(trial, patients=800)
-    pmf = predictive_pmf(table, trial.n, draws, df)
+    pmf = predictive_pmf(table, trial.n, ens)
     x = np.arange(trial.n + 1) / trial.n
     mean = float((pmf * x).sum())
     sd = float(np.sqrt((pmf * (x - mean) ** 2).sum()))
     assert abs(sims.mean() - mean) < 4 * sims.std() / np.sqrt(200) + 0.035, (sims.mean(), mean)
     assert sims.std() == pytest.approx(sd, rel=0.25)
-    lo, hi, _ = interval_and_percentile(table, trial, draws, df)
+    lo, hi, _ = interval_and_percentile(table, trial, ens)
     inside = ((sims >= lo) & (sims <= hi)).mean()
     assert inside > 0.9, inside

@@ -248,6 +248,9 @@ def run_calibration(
     return checks
 
 
+# Patients per tabulated value of s: the fit's number, with the fit's seed, so the check
+# reads the same response curves the between-trial fit did (placebo_trials.fit).
+PLACEBO_TABLE_PATIENTS = 1500
 WIDTH_LIMIT = 0.40   # issue 12: central 95% of a 50-patient placebo arm no wider than this
 WIDTH_DESIGN = {"n": 50, "week": 12.0, "endpoint": "sri4", "min_sledai": 6}
 
@@ -259,7 +262,7 @@ def placebo_arm_checks(replicates: int = 500, params: ModelParameters = DEFAULT_
     The distribution of a simulated placebo arm's rate is the exact binomial mixture over
     the trial effect (:mod:`trialsim.placebo_trials`): the design's response probability is
     tabulated on a grid of ``s`` with ``2 × replicates`` simulated patients per point, and
-    mixed over the shipped σ_T ensemble and u. A target passes when its published rate lies
+    mixed over the shipped (df, μ, σ_T) posterior ensemble and u. A target passes when its published rate lies
     in the central 95%. Arms outside the fit (He 2020, the BICLA view of TULIP, the held-out
     low-dose IL-2 trial LUPIL-2) are reported the same way and marked in ``what``.
     """
@@ -267,10 +270,9 @@ def placebo_arm_checks(replicates: int = 500, params: ModelParameters = DEFAULT_
     from trialsim.placebo_trials import PlaceboTrial, interval_and_percentile, load_placebo_trials
     from trialsim.placebo_trials import tabulate as tab
 
-    df, draws = load_ensemble()
-    sd = draws if draws.size else np.array([params.between_trial_sd])
+    ens = load_ensemble()
     grid = np.round(np.linspace(-0.9, 0.9, 9), 3)
-    patients = max(200, 2 * replicates)
+    patients = max(PLACEBO_TABLE_PATIENTS, 2 * replicates)
     out = []
     trials = load_placebo_trials()
     width = PlaceboTrial("width", "50-patient placebo arm", "", 0.0, WIDTH_DESIGN["n"],
@@ -278,14 +280,14 @@ def placebo_arm_checks(replicates: int = 500, params: ModelParameters = DEFAULT_
     for t in [*trials, width]:
         table = tab(t, params, patients, grid)
         full = np.interp(np.linspace(-1.2, 1.2, 13), grid, table)   # clamps beyond ±0.9
-        lo, hi, pct = interval_and_percentile(full, t, sd, df)
+        lo, hi, pct = interval_and_percentile(full, t, ens)
         if progress is not None:
             progress(0)
         if t.id == "width":
             out.append(TargetCheck(
                 "placebo.width.n50.week12", "central 95% width of simulated SRI-4, 50-patient "
                 "placebo arm, week 12, SLEDAI-2K ≥ 6 (limit 0.40)", WIDTH_LIMIT,
-                (round(lo, 4), round(hi, 4)), round(hi - lo, 4), hi - lo <= WIDTH_LIMIT))
+                (round(lo, 4), round(hi, 4)), round(hi - lo, 4), hi - lo <= WIDTH_LIMIT + 1e-9))
             continue
         role = ("fitted" if t.fit else "held out" if t.id == "lupil2" else "not in the fit")
         out.append(TargetCheck(

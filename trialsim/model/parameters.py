@@ -167,12 +167,14 @@ class ModelParameters:
 
     # --- between-trial variability of the placebo/standard-of-care response ----------------
     between_trial_sd: float = _p(
-        0.1173, "-", "fitted",
-        "SD of the latent trial effect s = σ_T·u, u ~ N(0, 1) per simulated trial: posterior "
-        "median (95% interval 0.033-0.256; ML 0.108) under a uniform prior on [0, 0.8], "
-        "likelihood = binomial mixture of 10 published placebo arms "
-        "(trialsim/data/targets.toml [[placebo_trial]]); replicates draw σ_T from the "
-        "200-draw ensemble in trialsim/data/between_trial.json (`trialsim calibrate --fit`)")
+        0.1275, "-", "fitted",
+        "SD of the latent trial effect s = mu + sd·u per simulated trial: posterior median "
+        "(95% interval 0.033-0.298) of the joint posterior of (df, mu, sd) under uniform "
+        "priors (df in {2, 3, 5, 10, inf}, mu on [-0.3, 0.3], sd on [0, 0.8]); likelihood = "
+        "binomial mixture of 10 published placebo arms (trialsim/data/targets.toml "
+        "[[placebo_trial]]). Replicates draw (df, mu, sd) from the 400-member ensemble in "
+        "trialsim/data/between_trial.json (`trialsim calibrate --fit`); this value is used "
+        "only when a caller changes it (a fixed sd, normal u, mu = 0)")
     trial_weight_entry: float = _p(
         1.0, "-", "assumed",
         "loading of the trial effect on the entry flare (regression to the mean: how far "
