@@ -261,10 +261,11 @@ def placebo_arm_checks(replicates: int = 500, params: ModelParameters = DEFAULT_
 
     The distribution of a simulated placebo arm's rate is the exact binomial mixture over
     the trial effect (:mod:`trialsim.placebo_trials`): the design's response probability is
-    tabulated on a grid of ``s`` with ``2 × replicates`` simulated patients per point, and
-    mixed over the shipped (df, μ, σ_T) posterior ensemble and u. A target passes when its published rate lies
-    in the central 95%. Arms outside the fit (He 2020, the BICLA view of TULIP, the held-out
-    low-dose IL-2 trial LUPIL-2) are reported the same way and marked in ``what``.
+    tabulated on a grid of ``s`` with max(1500, 2 × replicates) simulated patients per point
+    (the fit's cohort), and mixed over the shipped (df, μ, σ_T) posterior ensemble and u. A
+    target passes when its published rate lies in the central 95%. Arms outside the fit (He
+    2020, the BICLA view of TULIP, the held-out low-dose IL-2 trial LUPIL-2) are reported the
+    same way and marked in ``what``.
     """
     from trialsim.model.trial_effects import load_ensemble
     from trialsim.placebo_trials import PlaceboTrial, interval_and_percentile, load_placebo_trials
