@@ -245,7 +245,71 @@ def run_calibration(
                                           (round(lo, 4), round(hi, 4)), round(sim, 4),
                                           lo <= sim <= hi))
     checks.extend(placebo_arm_checks(replicates, params, progress=progress))
+    checks.extend(treg_regimen_checks(params))
     return checks
+
+
+def load_treg_targets() -> list[dict[str, Any]]:
+    """The ``[[treg_target]]`` entries: Treg fold change by regimen (issue 12, item 4)."""
+    text = resources.files("trialsim").joinpath("data/targets.toml").read_text("utf-8")
+    return tomllib.loads(text).get("treg_target", [])
+
+
+TREG_PATIENTS = 200   # per regimen: the median's sampling error is far below the tolerances
+
+
+def simulate_treg_regimens(params: ModelParameters = DEFAULT_PARAMETERS,
+                           patients: int = TREG_PATIENTS) -> dict[str, float]:
+    """Each ``[[treg_target]]`` regimen in the default SLE cohort (SLEDAI-2K ≥ 6, one arm
+    per regimen plus placebo, trial effect typical): the median patient's Treg measured as
+    the target says (``peak``, ``day``, ``mean_days``)."""
+    from trialsim.protocol import parse_protocol
+    from trialsim.trial import simulate_trials
+
+    targets = load_treg_targets()
+    days = sorted({1.0, 2.0, 3.0, 5.0, 7.0, 14.0, 28.0, 56.0, 84.0,
+                   *[float(t["day"]) for t in targets if "day" in t],
+                   *[float(d) for t in targets for d in t.get("days", [])]})
+    # every 2 days between the mean_days windows so the mean is over many samples
+    days = sorted({*days, *np.arange(28.0, 85.0, 2.0).tolist()})
+    arms = [{"name": "placebo"}] + [{"name": t["id"], "regimen": dict(t["regimen"])}
+                                    for t in targets]
+    proto = parse_protocol({
+        "trial": {"name": "treg-regimens", "seed": 14},
+        "population": {"n": patients * len(arms), "min_sledai": 6},
+        "arm": arms, "visits": {"weeks": [0.0, *[d / 7 for d in days]]},
+        "endpoint": {"primary": "sri4", "week": max(days) / 7},
+        "randomization": {"stratify_by": []},
+    }, source="treg regimens")
+    res = simulate_trials(proto, [0], params, conditional=True)[0]
+    traj = res.trajectory
+    out = {}
+    for k, t in enumerate(targets, start=1):
+        m = res.arm == k
+        if t["measure"] == "peak":
+            val = np.median(traj.extremes["R_max"][m])
+        elif t["measure"] == "day":
+            col = int(np.argmin(np.abs(traj.days - float(t["day"]))))
+            val = np.median(traj["R"][m, col])
+        else:
+            lo, hi = t["days"]
+            cols = (traj.days >= lo) & (traj.days <= hi)
+            val = np.median(traj["R"][m][:, cols].mean(axis=1))
+        out[t["id"]] = float(val)
+    return out
+
+
+def treg_regimen_checks(params: ModelParameters = DEFAULT_PARAMETERS) -> list[TargetCheck]:
+    """Treg fold change by regimen against each published source (``[[treg_target]]``):
+    passes when the simulated median lies in the target's range."""
+    sim = simulate_treg_regimens(params)
+    out = []
+    for t in load_treg_targets():
+        lo, hi = t["range"]
+        v = sim[t["id"]]
+        out.append(TargetCheck(t["id"], f"median Treg × baseline ({t['measure']}): {t['name']}",
+                               t["published"], (lo, hi), round(v, 3), lo <= v <= hi))
+    return out
 
 
 # Patients per tabulated value of s: the fit's number, with the fit's seed, so the check
