@@ -21,8 +21,8 @@ from trialsim.trial import simulate_trial, simulate_trials
 
 def test_trial_effect_stage_is_appended() -> None:
     """Adding the stage must not renumber the others (every existing draw stays put)."""
-    assert [int(s) for s in Stage] == list(range(1, 12))
-    assert Stage.TRIAL_EFFECTS == 11
+    assert [int(s) for s in Stage] == list(range(1, 13))
+    assert Stage.TRIAL_EFFECTS == 11 and Stage.PARAMETER_SET == 12
 
 
 def test_trial_effect_is_the_same_at_every_size() -> None:
@@ -89,3 +89,24 @@ def test_binomial_mixture_matches_brute_force_simulation() -> None:
     lo, hi, _ = interval_and_percentile(table, trial, ens)
     inside = ((sims >= lo) & (sims <= hi)).mean()
     assert inside > 0.9, inside
+
+
+def test_parameter_ensemble_is_shipped_and_drawn_per_trial() -> None:
+    """Issue 12 item 3: replicates draw a member of the fitted-parameter ensemble
+    (trialsim/data/parameter_ensemble.json) from their PARAMETER_SET stream; conditional runs
+    use the point values; the draw does not depend on the sample size."""
+    from trialsim.model.parameter_ensemble import POINT, load_parameter_ensemble
+
+    members = load_parameter_ensemble()
+    assert members.shape == (200, 2) and (members > 0).all()
+    assert len(np.unique(members[:, 0])) > 20
+    p = load_protocol("protocols/ld-il2-vs-placebo.toml")
+    a = simulate_trial(p.with_overrides(n=40), 2).detail.parameter_set
+    b = simulate_trial(p.with_overrides(n=120), 2).detail.parameter_set
+    assert a == b and a != POINT
+    assert simulate_trials(p.with_overrides(n=20), [2], conditional=True)[0] \
+        .detail.parameter_set == POINT
+    # a caller's own treg_gain is kept fixed
+    mine = simulate_trials(p.with_overrides(n=20), [2], DEFAULT_PARAMETERS.with_(
+        treg_gain=12.0, tfh_suppression=3.0))[0].detail.parameter_set
+    assert mine == POINT
