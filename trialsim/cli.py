@@ -346,7 +346,7 @@ def calibrate(
     fit: Annotated[bool, typer.Option(
         "--fit", help="refit the between-trial ensemble to the published placebo arms "
         "(trialsim/data/between_trial.json) and the fitted-parameter ensemble "
-        "(trialsim/data/parameter_ensemble.json): about 7 minutes on 2 cores")] = False,
+        "(trialsim/data/parameter_ensemble.json): 4-7 minutes on 2 cores")] = False,
     out: Annotated[Path, typer.Option(
         help="root folder for run outputs (the report goes to OUT/calibrate/)")] = Path("outputs"),
 ) -> None:

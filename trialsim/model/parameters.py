@@ -169,7 +169,7 @@ class ModelParameters:
     between_trial_sd: float = _p(
         0.1275, "-", "fitted",
         "SD of the latent trial effect s = mu + sd·u per simulated trial: posterior median "
-        "(95% interval 0.033-0.298) of the joint posterior of (df, mu, sd) under uniform "
+        "(95% interval 0.032-0.318) of the joint posterior of (df, mu, sd) under uniform "
         "priors (df in {2, 3, 5, 10, inf}, mu on [-0.3, 0.3], sd on [0, 0.8]); likelihood = "
         "binomial mixture of 10 published placebo arms (trialsim/data/targets.toml "
         "[[placebo_trial]]). Replicates draw (df, mu, sd) from the 400-member ensemble in "
