@@ -91,6 +91,9 @@ def test_every_parameter_is_sourced() -> None:
         assert isinstance(meta["unit"], str) and meta["unit"].strip(), f.name
         assert isinstance(meta["source"], str) and len(meta["source"].strip()) > 10, f.name
     assert table["value"].map(lambda v: math.isfinite(v) and v >= 0).all()
+    # issue 12: every fitted parameter states its uncertainty (or why it has none)
+    fitted = table[table["kind"] == "fitted"]
+    assert (fitted["uncertainty"].str.len() > 20).all(), fitted[["name", "uncertainty"]]
 
 
 # --------------------------------------------------------------------------- invariants

@@ -383,8 +383,9 @@ def calibrate(
     quiet: _Quiet = False,
     strict: Annotated[bool, typer.Option(help="exit 1 when any target fails")] = False,
     fit: Annotated[bool, typer.Option(
-        "--fit", help="refit the between-trial SD ensemble to the published placebo arms and "
-        "write trialsim/data/between_trial.json (about 5 minutes on 2 cores)")] = False,
+        "--fit", help="refit the between-trial ensemble to the published placebo arms "
+        "(trialsim/data/between_trial.json) and the fitted-parameter ensemble "
+        "(trialsim/data/parameter_ensemble.json): 4-7 minutes on 2 cores")] = False,
     out: Annotated[Path, typer.Option(
         help="root folder for run outputs (the report goes to OUT/calibrate/)")] = Path("outputs"),
 ) -> None:
@@ -402,8 +403,21 @@ def calibrate(
         path = Path(str(resources.files("trialsim").joinpath("data/between_trial.json")))
         path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
         load_ensemble.cache_clear()
-        err.print(f"wrote {path}: df {doc['df']}, sigma_T median {doc['sd_median']:.3f} "
-                  f"(95% {doc['sd_ci95'][0]:.3f}-{doc['sd_ci95'][1]:.3f}), {doc['seconds']} s")
+        err.print(f"wrote {path}: sigma_T median {doc['sd_median']:.3f} "
+                  f"(95% {doc['sd_ci95'][0]:.3f}-{doc['sd_ci95'][1]:.3f}), mu 95% "
+                  f"{doc['mu_ci95'][0]:.2f}-{doc['mu_ci95'][1]:.2f}, {doc['seconds']} s")
+        from trialsim.model.parameter_ensemble import load_parameter_ensemble
+        from trialsim.parameter_fit import fit as fit_parameters
+
+        pdoc = fit_parameters()
+        ppath = path.with_name("parameter_ensemble.json")
+        ppath.write_text(json.dumps(pdoc, indent=1) + "\n", encoding="utf-8")
+        load_parameter_ensemble.cache_clear()
+        post = pdoc["posterior"]
+        err.print(f"wrote {ppath}: treg_gain {post['treg_gain']['median']:.2f} "
+                  f"(95% {post['treg_gain']['ci95'][0]:.2f}-{post['treg_gain']['ci95'][1]:.2f}),"
+                  f" helper scale {post['helper_scale']['median']:.2f}, ESS "
+                  f"{pdoc['effective_sample_size']}, {pdoc['seconds']} s")
     try:
         with _progress(2 * replicates, "calibrating", _bar(quiet)) as tick:
             checks = run_calibration(replicates, progress=tick)

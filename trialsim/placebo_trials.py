@@ -8,14 +8,16 @@ that many patients, scored at that week with that endpoint.
 Given the latent trial effect ``s`` (:mod:`trialsim.model.trial_effects`), a placebo arm's
 patients are independent and identically distributed (one site), so its responder count is
 exactly Binomial(n, p_d(s)), with ``p_d(s)`` the design's response probability at ``s``. Over
-trials ``s = σ_T·u``, ``u ~ N(0, 1)``, and the predictive distribution of the count is
+trials ``s = μ + σ_T·u``, ``u ~ t(df)``, and the predictive distribution of the count is
 
-    P(x) = ∫ Binom(x; n, p_d(σ_T u)) φ(u) du           (Gauss–Hermite, 40 nodes)
+    P(x) = E over the posterior of (df, μ, σ_T) of ∫ Binom(x; n, p_d(μ + σ_T u)) f_df(u) du
 
-:func:`tabulate` estimates ``p_d`` on a grid of ``s`` (one large simulated cohort per grid
-point, interpolated in logit), :func:`fit_between_trial_sd` maximises Σ log P(x_i) over the
-``fit = true`` arms, and :func:`leave_one_out` refits without each arm and reports whether
-its published count falls in the central 95% of its predictive distribution. The
+(200 equal-probability nodes of u). :func:`tabulate` estimates ``p_d`` on a grid of ``s``
+(one large simulated cohort per grid point, interpolated in logit), :func:`posterior` weighs
+a grid of (df, μ, σ_T) by the likelihood Π P(x_i) of the ``fit = true`` arms (uniform
+priors), :func:`ensemble` draws 400 members from it, and :func:`leave_one_out` refits
+without each arm and reports whether its published count falls in the central 95% of its
+predictive distribution. The
 calibration (``trialsim calibrate``) checks the same arms by brute-force simulation of whole
 trials instead.
 """
@@ -35,6 +37,7 @@ from scipy import optimize, special, stats
 
 from trialsim.endpoints import VisitRecords, bicla, sri
 from trialsim.model import DEFAULT_PARAMETERS, ModelParameters
+from trialsim.model.trial_effects import Ensemble
 from trialsim.protocol import Protocol, parse_protocol
 
 S_GRID = np.round(np.linspace(-1.2, 1.2, 13), 3)   # latent trial effects tabulated
@@ -150,57 +153,104 @@ def _p_at(table: np.ndarray, s: np.ndarray, grid: np.ndarray = S_GRID) -> np.nda
     return special.expit(np.interp(s, grid, lt, left=None, right=None))
 
 
-def predictive_pmf(table: np.ndarray, n: int, sd: float | np.ndarray,
+def _as_ensemble(ens: Ensemble | float | np.ndarray, df: float = math.inf) -> Ensemble:
+    """An :class:`Ensemble`; a number or an array of σ is read as normal (or t(df)) u with
+    μ = 0 (the form of the first fit)."""
+    if isinstance(ens, Ensemble):
+        return ens
+    sds = np.atleast_1d(np.asarray(ens, dtype=float))
+    return Ensemble(np.full(sds.size, float(df)), np.zeros(sds.size), sds)
+
+
+def effect_nodes(ens: Ensemble) -> np.ndarray:
+    """Latent effects ``s`` (members × :data:`_BINS` equal-probability nodes of u)."""
+    out = np.empty((ens.size, _BINS))
+    for df in np.unique(ens.df):
+        m = ens.df == df
+        out[m] = ens.mu[m, None] + ens.sd[m, None] * u_nodes(float(df))[None, :]
+    return out
+
+
+def predictive_pmf(table: np.ndarray, n: int, ens: Ensemble | float | np.ndarray,
                    df: float = math.inf) -> np.ndarray:
     """P(x), x = 0 … n responders of a placebo arm of ``n`` patients, for a trial effect
-    ``s = σ·u``, u ~ t(df); ``sd`` may be an ensemble of σ (equally weighted draws)."""
-    sds = np.atleast_1d(np.asarray(sd, dtype=float))
-    p = _p_at(table, (sds[:, None] * u_nodes(df)[None, :]).ravel())
+    ``s = μ + σ·u`` averaged over the members of ``ens`` (equally weighted draws)."""
+    p = _p_at(table, effect_nodes(_as_ensemble(ens, df)).ravel())
+    # Bin the response probabilities (0.001 wide) before mixing binomials: the same mixture
+    # to well under a Monte-Carlo error, at a fraction of the cost.
+    edges = np.linspace(0.0, 1.0, 1001)
+    counts, _ = np.histogram(p, bins=edges)
+    mid = 0.5 * (edges[1:] + edges[:-1])
+    keep = counts > 0
     x = np.arange(n + 1)
-    return stats.binom.pmf(x[None, :], n, p[:, None]).mean(axis=0)
+    pmf = (stats.binom.pmf(x[:, None], n, mid[None, keep]) * counts[None, keep]).sum(axis=1)
+    return pmf / pmf.sum()
 
 
-def interval_and_percentile(table: np.ndarray, trial: PlaceboTrial, sd: float | np.ndarray,
-                            df: float = math.inf, n: int | None = None,
+def interval_and_percentile(table: np.ndarray, trial: PlaceboTrial,
+                            ens: Ensemble | float | np.ndarray, df: float = math.inf,
+                            n: int | None = None,
                             responders: int | None = None) -> tuple[float, float, float]:
     """Central 95% interval of the simulated rate and the published rate's mid-percentile."""
     n = n or trial.n
     x = trial.responders if responders is None else responders
-    pmf = predictive_pmf(table, n, sd, df)
+    pmf = predictive_pmf(table, n, ens, df)
     cdf = np.cumsum(pmf)
     lo = int(np.searchsorted(cdf, 0.025)) / n
     hi = int(np.searchsorted(cdf, 0.975)) / n
     return lo, hi, float(cdf[x] - 0.5 * pmf[x])
 
 
+SD_GRID = np.linspace(0.0025, 0.7975, 160)          # σ_T: uniform prior on [0, 0.8]
+# μ, the centre of the trial effects, is uncertain too: its maximum-likelihood value over the
+# published arms is 0 (the He 2020 calibration), and the ensemble carries its posterior
+# (uniform prior on [−0.3, 0.3]; 95% −0.10 to 0.15), as a random-effects meta-analysis's
+# prediction interval carries the uncertainty of the mean. Fixing μ = 0 instead puts LOTUS
+# outside (97.8th percentile): docs/model.md §9.2.
+MU_GRID = np.round(np.linspace(-0.3, 0.3, 13), 3)
+
+
+def log_likelihood_grid(tables: dict[str, np.ndarray], trials: list[PlaceboTrial]
+                        ) -> np.ndarray:
+    """Σ log P(x_i) over ``trials`` on the grid DF_CANDIDATES × MU_GRID × SD_GRID."""
+    out = np.zeros((len(DF_CANDIDATES), MU_GRID.size, SD_GRID.size))
+    for i, df in enumerate(DF_CANDIDATES):
+        s = MU_GRID[:, None, None] + SD_GRID[None, :, None] * u_nodes(df)[None, None, :]
+        for t in trials:
+            p = _p_at(tables[t.id], s)
+            out[i] += np.log(stats.binom.pmf(t.responders, t.n, p).mean(axis=2) + 1e-300)
+    return out
+
+
 def log_likelihood(tables: dict[str, np.ndarray], trials: list[PlaceboTrial],
-                   sd: float, df: float = math.inf) -> float:
-    return float(sum(np.log(predictive_pmf(tables[t.id], t.n, sd, df)[t.responders] + 1e-300)
-                     for t in trials))
+                   sd: float, df: float = math.inf, mu: float = 0.0) -> float:
+    s = mu + sd * u_nodes(df)
+    return float(sum(np.log(stats.binom.pmf(t.responders, t.n, _p_at(tables[t.id], s)).mean()
+                            + 1e-300) for t in trials))
 
 
-SD_GRID = np.linspace(0.0025, 0.7975, 160)
-
-
-def posterior(tables: dict[str, np.ndarray], trials: list[PlaceboTrial],
-              df: float) -> tuple[np.ndarray, np.ndarray]:
-    """(grid, weights): posterior of σ_T on :data:`SD_GRID` under a uniform prior on
-    [0, 0.8] (stated prior), i.e. importance weights = likelihood."""
-    ll = np.array([log_likelihood(tables, trials, g, df) for g in SD_GRID])
+def posterior(tables: dict[str, np.ndarray], trials: list[PlaceboTrial]) -> np.ndarray:
+    """Posterior weights on the (df, μ, σ_T) grid under uniform priors (stated above): the
+    importance weights are the likelihood."""
+    ll = log_likelihood_grid(tables, trials)
     w = np.exp(ll - ll.max())
-    return SD_GRID, w / w.sum()
+    return w / w.sum()
 
 
-def ensemble(grid: np.ndarray, w: np.ndarray, size: int = 200) -> np.ndarray:
-    """``size`` equal-probability draws (posterior quantiles) of σ_T."""
-    cdf = np.cumsum(w)
+def ensemble(w: np.ndarray, size: int = 400) -> Ensemble:
+    """``size`` equally weighted draws of (df, μ, σ_T) from the grid posterior ``w``
+    (systematic resampling: deterministic, every draw a quantile of the flattened grid)."""
+    cdf = np.cumsum(w.ravel())
     q = (np.arange(size) + 0.5) / size
-    return np.round(np.interp(q, cdf, grid), 4)
+    idx = np.minimum(np.searchsorted(cdf, q), cdf.size - 1)
+    i, j, k = np.unravel_index(idx, w.shape)
+    return Ensemble(np.array(DF_CANDIDATES, dtype=float)[i], MU_GRID[j].astype(float),
+                    np.round(SD_GRID[k], 4))
 
 
 def fit_between_trial_sd(tables: dict[str, np.ndarray], trials: list[PlaceboTrial],
                          df: float = math.inf) -> float:
-    """Maximum-likelihood σ_T over ``trials`` (bounded to [0, 1])."""
+    """Maximum-likelihood σ_T over ``trials`` with μ = 0 and u ~ t(df) (bounded to [0, 1])."""
     res = optimize.minimize_scalar(lambda sd: -log_likelihood(tables, trials, sd, df),
                                    bounds=(0.0, 1.0), method="bounded",
                                    options={"xatol": 1e-3})
@@ -233,25 +283,37 @@ def residual_regression(tables: dict[str, np.ndarray], trials: list[PlaceboTrial
             for k, b, c in zip(names, beta, np.diag(cov), strict=True)}
 
 
-def leave_one_out(tables: dict[str, np.ndarray], trials: list[PlaceboTrial],
-                  df: float) -> list[dict[str, Any]]:
-    """Refit the σ_T posterior without each ``fit`` arm; its published rate against the
-    refit central 95% interval."""
+def leave_one_out(tables: dict[str, np.ndarray], trials: list[PlaceboTrial]
+                  ) -> list[dict[str, Any]]:
+    """Refit the (df, μ, σ_T) posterior without each ``fit`` arm; its published rate against
+    the refit central 95% interval."""
     fitted = [t for t in trials if t.fit]
     out = []
     for t in fitted:
-        grid, w = posterior(tables, [u for u in fitted if u.id != t.id], df)
-        lo, hi, pct = interval_and_percentile(tables[t.id], t, ensemble(grid, w, 50), df)
+        w = posterior(tables, [u for u in fitted if u.id != t.id])
+        lo, hi, pct = interval_and_percentile(tables[t.id], t, ensemble(w, 200))
         out.append({"id": t.id, "published": t.rate, "interval95": [round(lo, 4), round(hi, 4)],
                     "percentile": round(pct, 4), "covered": bool(lo <= t.rate <= hi)})
     return out
 
 
+def _summary(ens: Ensemble) -> dict[str, Any]:
+    dfs, counts = np.unique(ens.df, return_counts=True)
+    return {
+        "sd_median": float(np.median(ens.sd)),
+        "sd_ci95": [float(np.percentile(ens.sd, 2.5)), float(np.percentile(ens.sd, 97.5))],
+        "mu_median": float(np.median(ens.mu)),
+        "mu_ci95": [float(np.percentile(ens.mu, 2.5)), float(np.percentile(ens.mu, 97.5))],
+        "df_posterior": {("inf" if math.isinf(d) else f"{d:g}"): round(int(c) / ens.size, 4)
+                         for d, c in zip(dfs, counts, strict=True)},
+    }
+
+
 def fit(params: ModelParameters = DEFAULT_PARAMETERS, patients: int = 1500,
         progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Tabulate every arm, choose the tails of u by likelihood, draw the σ_T ensemble,
-    and check each arm (in-sample and leave-one-out). Returns the document written to
-    ``trialsim/data/between_trial.toml``."""
+    """Tabulate every arm, compute the joint posterior of (df, μ, σ_T) on its grid, draw
+    the ensemble, and check each arm (in-sample and leave-one-out). Returns the document
+    written to ``trialsim/data/between_trial.json``."""
     t0 = time.time()
     trials = load_placebo_trials()
     tables = {}
@@ -259,31 +321,44 @@ def fit(params: ModelParameters = DEFAULT_PARAMETERS, patients: int = 1500,
         tables[t.id] = tabulate(t, params, patients)
         if progress is not None:
             progress(t.id)
+    doc = fit_tables(tables, trials)
+    doc["patients_per_grid_point"] = patients
+    doc["seconds"] = round(time.time() - t0, 1)
+    return doc
+
+
+def fit_tables(tables: dict[str, np.ndarray],
+               trials: list[PlaceboTrial] | None = None) -> dict[str, Any]:
+    """The fit of :func:`fit` from already tabulated response curves (seconds)."""
+    trials = load_placebo_trials() if trials is None else trials
     fitted = [t for t in trials if t.fit]
-    by_df = {}
-    for df in DF_CANDIDATES:
-        sd = fit_between_trial_sd(tables, fitted, df)
-        by_df[df] = (sd, log_likelihood(tables, fitted, sd, df))
-    df = max(by_df, key=lambda k: by_df[k][1])
-    grid, w = posterior(tables, fitted, df)
-    draws = ensemble(grid, w)
+    ll = log_likelihood_grid(tables, fitted)
+    i, j, k = np.unravel_index(int(ll.argmax()), ll.shape)
+    w = np.exp(ll - ll.max())
+    w /= w.sum()
+    draws = ensemble(w)
     checks = []
     for t in trials:
-        lo, hi, pct = interval_and_percentile(tables[t.id], t, draws, df)
+        lo, hi, pct = interval_and_percentile(tables[t.id], t, draws)
         checks.append({"id": t.id, "fit": t.fit, "published": t.rate,
                        "interval95": [round(lo, 4), round(hi, 4)], "percentile": round(pct, 4)})
+    # log marginal likelihood of each tail shape (μ, σ_T integrated over their priors)
+    by_df = {("inf" if math.isinf(d) else f"{d:g}"):
+             round(float(np.log(np.exp(ll[n] - ll.max()).mean()) + ll.max()), 3)
+             for n, d in enumerate(DF_CANDIDATES)}
     return {
-        "df": df if not math.isinf(df) else "inf",
-        "sd_ml": round(by_df[df][0], 4),
-        "loglik_by_df": {("inf" if math.isinf(k) else f"{k:g}"): round(v[1], 3)
-                         for k, v in by_df.items()},
-        "sd_median": float(np.median(draws)),
-        "sd_ci95": [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))],
-        "sd_draws": [float(x) for x in draws],
+        "model": "s = mu + sd * u, u ~ t(df) (normal when df = inf); uniform priors: df in "
+                 "{2, 3, 5, 10, inf}, sd on [0, 0.8], mu on "
+                 f"[{MU_GRID[0]:g}, {MU_GRID[-1]:g}] (grid step {MU_GRID[1] - MU_GRID[0]:g})",
+        "ml": {"df": "inf" if math.isinf(DF_CANDIDATES[i]) else DF_CANDIDATES[i],
+               "mu": float(MU_GRID[j]), "sd": round(float(SD_GRID[k]), 4),
+               "loglik": round(float(ll.max()), 3)},
+        "log_marginal_likelihood_by_df": by_df,
+        **_summary(draws),
+        "draws": {"df": ["inf" if math.isinf(d) else float(d) for d in draws.df],
+                  "mu": [float(x) for x in draws.mu], "sd": [float(x) for x in draws.sd]},
         "arms": checks,
-        "leave_one_out": leave_one_out(tables, trials, df),
-        "residual_regression": residual_regression(tables, fitted, float(np.median(draws))),
-        "patients_per_grid_point": patients,
-        "seconds": round(time.time() - t0, 1),
+        "leave_one_out": leave_one_out(tables, trials),
+        "residual_regression": residual_regression(tables, fitted, float(np.median(draws.sd))),
         "tables": {k: [round(float(x), 4) for x in v] for k, v in tables.items()},
     }

@@ -44,6 +44,7 @@ class Stage(IntEnum):
     ENROLMENT = 10      # enrolment times
     TRIAL_EFFECTS = 11  # between-trial random effects of the placebo/SoC response (trial level)
     IMPUTATION = 12     # multiple imputation of missing continuous endpoints (per endpoint)
+    PARAMETER_SET = 13  # member of the fitted-parameter ensemble (trial level)
 
 
 def generator(seed: int, *key: int) -> np.random.Generator:

@@ -167,12 +167,14 @@ class ModelParameters:
 
     # --- between-trial variability of the placebo/standard-of-care response ----------------
     between_trial_sd: float = _p(
-        0.1173, "-", "fitted",
-        "SD of the latent trial effect s = σ_T·u, u ~ N(0, 1) per simulated trial: posterior "
-        "median (95% interval 0.033-0.256; ML 0.108) under a uniform prior on [0, 0.8], "
-        "likelihood = binomial mixture of 10 published placebo arms "
-        "(trialsim/data/targets.toml [[placebo_trial]]); replicates draw σ_T from the "
-        "200-draw ensemble in trialsim/data/between_trial.json (`trialsim calibrate --fit`)")
+        0.1275, "-", "fitted",
+        "SD of the latent trial effect s = mu + sd·u per simulated trial: posterior median "
+        "(95% interval 0.032-0.318) of the joint posterior of (df, mu, sd) under uniform "
+        "priors (df in {2, 3, 5, 10, inf}, mu on [-0.3, 0.3], sd on [0, 0.8]); likelihood = "
+        "binomial mixture of 10 published placebo arms (trialsim/data/targets.toml "
+        "[[placebo_trial]]). Replicates draw (df, mu, sd) from the 400-member ensemble in "
+        "trialsim/data/between_trial.json (`trialsim calibrate --fit`); this value is used "
+        "only when a caller changes it (a fixed sd, normal u, mu = 0)")
     trial_weight_entry: float = _p(
         1.0, "-", "assumed",
         "loading of the trial effect on the entry flare (regression to the mean: how far "
@@ -194,11 +196,57 @@ class ModelParameters:
 DEFAULT_PARAMETERS = ModelParameters()
 
 
+_NOT_IN_ENSEMBLE = {
+    "loop_gain": "point fit, not in the ensemble: the dynamics take it as one number and the "
+                 "He 2020 targets do not separate it from the suppression constants",
+    "long_lived_fraction": "point fit, not in the ensemble (set by the size of He 2020's "
+                           "anti-dsDNA fall, which calibrate does not check)",
+    "entry_flare_rate": "point fit to the TULIP BICLA time course (0.04 and 0.08/day "
+                        "bracket it: week 4 too low, week 8 too high); not in the ensemble",
+}
+
+
+def fitted_uncertainty() -> dict[str, str]:
+    """For each *fitted* parameter, its uncertainty from the shipped ensembles
+    (``trialsim/data/parameter_ensemble.json``, ``between_trial.json``), or why it has none."""
+    import numpy as np
+
+    from trialsim.model.parameter_ensemble import load_parameter_ensemble
+    from trialsim.model.trial_effects import load_ensemble
+
+    d = DEFAULT_PARAMETERS
+    out = dict(_NOT_IN_ENSEMBLE)
+
+    def q(x: np.ndarray) -> str:
+        lo, med, hi = np.percentile(x, [2.5, 50, 97.5])
+        return f"ensemble median {med:.3g}, 95% {lo:.3g}-{hi:.3g}"
+
+    members = load_parameter_ensemble()
+    if len(members):
+        out["treg_gain"] = q(members[:, 0]) + f" ({len(members)} members)"
+        out["tfh_suppression"] = q(d.tfh_suppression * members[:, 1])
+        out["th17_suppression"] = q(d.th17_suppression * members[:, 1])
+    ens = load_ensemble()
+    out["between_trial_sd"] = (q(ens.sd) + f"; centre mu 95% {np.percentile(ens.mu, 2.5):.2f}"
+                               f" to {np.percentile(ens.mu, 97.5):.2f}; tails df "
+                               + "/".join("inf" if not np.isfinite(x) else f"{x:g}"
+                                          for x in sorted(set(ens.df.tolist()))))
+    lo, hi = np.exp(np.percentile(ens.mu, [2.5, 97.5]))
+    for name in ("soc_effect", "entry_flare"):
+        out[name] = (f"per trial × e^s (s = mu + sigma·u, between-trial ensemble); the typical "
+                     f"trial's factor e^mu: 95% {lo:.2f}-{hi:.2f}")
+    return out
+
+
 def parameter_table(params: ModelParameters = DEFAULT_PARAMETERS) -> pd.DataFrame:
-    """One row per parameter: name, value, unit, kind, source."""
+    """One row per parameter: name, value, unit, kind, uncertainty (fitted parameters: from
+    the shipped ensembles), source."""
+    unc = fitted_uncertainty()
     rows = [
         {"name": f.name, "value": getattr(params, f.name), "unit": f.metadata["unit"],
-         "kind": f.metadata["kind"], "source": f.metadata["source"]}
+         "kind": f.metadata["kind"],
+         "uncertainty": unc.get(f.name, "") if f.metadata["kind"] == "fitted" else "",
+         "source": f.metadata["source"]}
         for f in fields(params)
     ]
     return pd.DataFrame(rows)

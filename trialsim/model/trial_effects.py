@@ -12,13 +12,16 @@ every arm, design and sample size of a replicate), moves all three together:
 * standard-of-care effect:                soc_i × e^(w_S·s)   (still capped at 0.9)
 * assessor behaviour:                     post-baseline clinical activity as scored × e^(−w_A·s)
 
-``s > 0`` is a trial with a larger placebo response. ``u`` is Student-t with ``df`` chosen
-by likelihood, and ``σ_T`` is not one number but an ensemble of 200 posterior draws
-(uniform prior on [0, 0.8], likelihood of the placebo arms of published trials;
-:mod:`trialsim.placebo_trials`, ``trialsim/data/between_trial.json``), so each simulated
-trial also carries the uncertainty of σ_T; the loadings ``w`` are assumed (the data cannot separate
-them: each placebo arm is one number). ``s = 0`` is the typical trial, the model calibrated
-to He 2020: conditional power fixes ``s = 0``, predictive power (assurance) draws it.
+``s > 0`` is a trial with a larger placebo response. ``s = μ + σ_T·u`` with ``u`` Student-t
+(df) or normal, and ``(df, μ, σ_T)`` not fixed numbers but an ensemble of 400 draws from
+their joint posterior (uniform priors: df ∈ {2, 3, 5, 10, ∞}, μ on [−0.3, 0.3], σ_T on
+[0, 0.8]; likelihood of the placebo arms of published trials; :mod:`trialsim.placebo_trials`,
+``trialsim/data/between_trial.json``). So each simulated trial also carries the uncertainty
+of the spread (σ_T), of the centre (μ: where the typical trial's placebo response lies,
+known only from a handful of trials) and of the tails (df) — the random-effects prediction
+interval of a meta-analysis, not a plug-in. The loadings ``w`` are assumed (the data cannot
+separate them: each placebo arm is one number). ``s = 0`` is the model calibrated to He
+2020, the typical trial of conditional power; predictive power (assurance) draws ``s``.
 """
 
 from __future__ import annotations
@@ -60,29 +63,52 @@ def trial_effect(s: float, params: ModelParameters) -> TrialEffect:
 TYPICAL = 0.0
 
 
+@dataclass(frozen=True)
+class Ensemble:
+    """Equally weighted posterior draws of the between-trial distribution: member ``k`` is
+    ``s = mu[k] + sd[k]·u``, ``u`` ~ Student-t(``df[k]``) (normal when ``df[k]`` is inf)."""
+
+    df: np.ndarray
+    mu: np.ndarray
+    sd: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.sd.size)
+
+    @classmethod
+    def fixed(cls, sd: float, df: float = math.inf, mu: float = 0.0) -> Ensemble:
+        return cls(np.array([float(df)]), np.array([float(mu)]), np.array([float(sd)]))
+
+    def subset(self, index: np.ndarray) -> Ensemble:
+        return Ensemble(self.df[index], self.mu[index], self.sd[index])
+
+
 @functools.cache
-def load_ensemble() -> tuple[float, np.ndarray]:
-    """(df, σ_T draws) of ``trialsim/data/between_trial.json`` (``trialsim calibrate
-    --fit`` writes it); ``(inf, [])`` when absent."""
+def load_ensemble() -> Ensemble:
+    """The posterior ensemble of ``trialsim/data/between_trial.json`` (``trialsim calibrate
+    --fit`` writes it); the fixed default σ_T (normal, μ = 0) when absent."""
     path = resources.files("trialsim").joinpath("data/between_trial.json")
     if not path.is_file():
-        return math.inf, np.array([])
+        return Ensemble.fixed(DEFAULT_PARAMETERS.between_trial_sd)
     doc = json.loads(path.read_text("utf-8"))
-    df = math.inf if doc["df"] == "inf" else float(doc["df"])
-    return df, np.asarray(doc["sd_draws"], dtype=float)
+    draws = doc["draws"]
+    return Ensemble(np.array([math.inf if d == "inf" else float(d) for d in draws["df"]]),
+                    np.asarray(draws["mu"], dtype=float), np.asarray(draws["sd"], dtype=float))
 
 
 def draw_trial_effect(rng: np.random.Generator, params: ModelParameters) -> TrialEffect:
-    """``s = σ_T · u``: σ_T one draw of the shipped posterior ensemble (parameter
-    uncertainty) and u ~ Student-t(df) (between-trial variability), both from ``rng``.
-    Parameters whose ``between_trial_sd`` differs from the default use that value as a fixed
-    σ_T (sensitivity analyses)."""
-    df, draws = load_ensemble()
-    k = int(rng.integers(0, max(draws.size, 1)))
+    """``s = μ + σ_T·u``: ``(df, μ, σ_T)`` one draw of the shipped posterior ensemble
+    (parameter uncertainty) and ``u`` ~ Student-t(df) (between-trial variability), both
+    from ``rng``. Parameters whose ``between_trial_sd`` differs from the default use that
+    value as a fixed σ_T with normal u and μ = 0 (sensitivity analyses)."""
+    ens = load_ensemble()
+    if params.between_trial_sd != DEFAULT_PARAMETERS.between_trial_sd:
+        ens = Ensemble.fixed(params.between_trial_sd)
+    k = int(rng.integers(0, max(ens.size, 1)))
+    df = float(ens.df[k])
     u = float(rng.standard_normal() if math.isinf(df) else rng.standard_t(df))
-    sd = (draws[k] if draws.size and params.between_trial_sd == DEFAULT_PARAMETERS.between_trial_sd
-          else params.between_trial_sd)
-    return trial_effect(sd * u, params)
+    return trial_effect(float(ens.mu[k]) + float(ens.sd[k]) * u, params)
 
 
 def apply_trial_effect(pp: PatientParameters, effect: TrialEffect) -> PatientParameters:

@@ -31,6 +31,12 @@ from trialsim.model import (
     simulate,
 )
 from trialsim.model.flares import entry_flare_factor, flare_factor
+from trialsim.model.parameter_ensemble import (
+    POINT,
+    ParameterSet,
+    apply_parameter_set,
+    draw_parameter_set,
+)
 from trialsim.model.trial_effects import (
     TrialEffect,
     apply_trial_effect,
@@ -53,6 +59,7 @@ class MechanisticDetail:
     visits: VisitRecords
     adverse: pd.DataFrame
     trial_effect: TrialEffect | None = None
+    parameter_set: ParameterSet | None = None
 
 
 def schedules(protocol: Protocol) -> list[DoseSchedule]:
@@ -97,22 +104,31 @@ class MechanisticOutcome(OutcomeModel):
             return trial_effect(0.0, self.params)
         return draw_trial_effect(e.streams.generator(Stage.TRIAL_EFFECTS), self.params)
 
+    def parameter_set(self, protocol: Protocol, e: Enrolled) -> ParameterSet:
+        """The fitted-parameter ensemble member of replicate ``e`` (parameter uncertainty):
+        drawn when the between-trial effect is, the point values otherwise."""
+        if (self.fixed_effect is not None or self.conditional
+                or not protocol.model.between_trial):
+            return POINT
+        return draw_parameter_set(e.streams.generator(Stage.PARAMETER_SET), self.params)
+
     def simulate(self, protocol: Protocol, batch: Sequence[Enrolled]) -> list[Outcomes]:
         params = self.params
         effects = [self.effect(protocol, e) for e in batch]
-        pps = [apply_trial_effect(
+        sets = [self.parameter_set(protocol, e) for e in batch]
+        pps = [apply_parameter_set(apply_trial_effect(
             sample_patient_parameters(e.cohort.columns["severity"], params,
                                       protocol.model,
                                       e.streams.patients(Stage.PARAMETERS, e.ids),
-                                      site_rng=e.streams.generator(Stage.SITES)), eff)
-               for e, eff in zip(batch, effects, strict=True)]
+                                      site_rng=e.streams.generator(Stage.SITES)), eff), ps)
+               for e, eff, ps in zip(batch, effects, sets, strict=True)]
         sched = schedules(protocol)
         days = np.asarray(protocol.visits.days)
         traj_all = simulate(sched, np.concatenate([e.arm for e in batch]),
                             _concat_parameters(pps), params, days)
         out: list[Outcomes] = []
         start = 0
-        for e, pp, eff in zip(batch, pps, effects, strict=True):
+        for e, pp, eff, ps in zip(batch, pps, effects, sets, strict=True):
             traj = _slice_trajectory(traj_all, slice(start, start + e.n))
             start += e.n
             factor = (entry_flare_factor(days, pp.entry_flare, params)
@@ -134,7 +150,7 @@ class MechanisticOutcome(OutcomeModel):
                                                       list(CATALOG).index(name)))
             endpoints = compute_endpoints(protocol.endpoint.all, visits, ctx)
             resp = endpoints[protocol.endpoint.primary].value == 1.0
-            out.append(Outcomes(resp, MechanisticDetail(pp, traj, visits, ae, eff),
+            out.append(Outcomes(resp, MechanisticDetail(pp, traj, visits, ae, eff, ps),
                                 endpoints=endpoints, dropout_day=dropout))
         return out
 
