@@ -4,6 +4,9 @@ independent of threads, blocks and patient order."""
 
 from __future__ import annotations
 
+import multiprocessing
+
+import numba
 import numpy as np
 import pytest
 
@@ -121,8 +124,21 @@ def test_threads_blocks_and_patient_order_do_not_change_results(monkeypatch) -> 
     np.testing.assert_array_equal(moved.extremes["R_max"], base.extremes["R_max"][perm])
 
 
-def test_thread_setting_is_validated(monkeypatch) -> None:
+def test_thread_setting(monkeypatch) -> None:
+    """Worker processes run the kernel serially unless told otherwise; the main process may
+    use every core numba sees; the setting is validated."""
     with pytest.raises(ValueError, match="threads must be >= 1"):
         kernel.set_threads(0)
+    monkeypatch.delenv("TRIALSIM_MODEL_THREADS", raising=False)
+    assert kernel.threads() == numba.config.NUMBA_NUM_THREADS
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply(kernel.threads) == 1
     monkeypatch.setenv("TRIALSIM_MODEL_THREADS", "1")
     assert kernel.threads() == 1
+
+
+def test_no_patients_gives_empty_trajectories() -> None:
+    pp = _patients(0)
+    traj = simulate([PLACEBO], np.zeros(0, dtype=int), pp, DEFAULT_PARAMETERS,
+                    np.array([0.0, 7.0]))
+    assert traj["R"].shape == (0, 2) and traj.Y.shape[:2] == (0, 2)
