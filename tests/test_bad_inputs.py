@@ -342,7 +342,7 @@ CASES: list[Case] = [
          "randomization.stratify_by[0] must be one of"),
     Case("unknown-test", protocol(('test = "chisq"', 'test = "ttest"')),
          "analysis.test must be one of 'chisq', 'fisher' or 'cmh' (got \"ttest\")"),
-    Case("unknown-endpoint", protocol(('primary = "sri4"', 'primary = "sri5"')),
+    Case("unknown-endpoint", protocol(('primary = "sri4"', 'primary = "sri7"')),
          "endpoint.primary must be one of"),
     Case("alpha-half", protocol(("alpha = 0.05", "alpha = 0.5")), "analysis.alpha must be < 0.5"),
     Case("dropout-certain", protocol(("dropout_per_year = 0.04", "dropout_per_year = 1.0")),

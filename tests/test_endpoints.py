@@ -3,7 +3,10 @@
 
 Endpoint logic is checked on hand-made :class:`VisitRecords`: every patient has the same
 baseline (arthritis 4 + rash 2 + alopecia 2 + mucosal ulcers 2 + low complement 2 + anti-dsDNA
-2 = SLEDAI-2K 14, PGA 1.5) and one change at week 24.
+2 = SLEDAI-2K 14, PGA 1.5; BILAG musculoskeletal B, mucocutaneous B) and one change at week
+24. Unless a test sets them, week-24 BILAG grades follow the items: a baseline domain whose
+SLEDAI-2K points fell is C, otherwise it stays B; a newly involved domain is A if
+organ-threatening (neuro, vascular, renal) and B otherwise.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import numpy as np
 import pytest
 
 from trialsim import sledai
-from trialsim.endpoints import VisitRecords, bicla, renal_complete_remission, responders, sri
+from trialsim.endpoints import VisitRecords, bicla, bilag, renal_complete_remission, sri
+from trialsim.endpoints.registry import EndpointContext, compute_endpoint
 from trialsim.protocol import load_protocol
 from trialsim.regimen import PLACEBO, dose_schedule
 from trialsim.safety import EVENTS, adverse_events
@@ -33,12 +37,29 @@ def _row(names: tuple[str, ...] | list[str]) -> np.ndarray:
     return row
 
 
+def _points(active: np.ndarray) -> np.ndarray:
+    """SLEDAI-2K points of each graded domain."""
+    w = (active & sledai.CLINICAL) * sledai.WEIGHTS
+    return np.array([w[d == sledai.DOMAIN_INDEX].sum() for d in bilag.DOMAIN_COLUMNS])
+
+
+def _grades(active: np.ndarray, base: np.ndarray | None = None) -> np.ndarray:
+    """Default BILAG grades of one visit's items (see the module docstring)."""
+    now = _points(active)
+    if base is None:
+        return np.where(now > 0, bilag.B, bilag.E)
+    was = _points(base)
+    new = np.where(bilag.MAJOR, bilag.A, bilag.B)
+    return np.where(was > 0, np.where(now < was, bilag.C, bilag.B),
+                    np.where(now > 0, new, bilag.E))
+
+
 def _records(week24: list[list[str]], pga24: list[float] | None = None,
              observed24: list[bool] | None = None,
              baseline: tuple[str, ...] = BASELINE,
-             activity24: float = 1.0) -> VisitRecords:
-    """Two visits (weeks 0, 24); patient i's week-24 descriptors are ``week24[i]``; every
-    domain's clinical activity is 1 at baseline and ``activity24`` at week 24."""
+             grades24: dict[int, dict[str, str]] | None = None) -> VisitRecords:
+    """Two visits (weeks 0, 24); patient i's week-24 descriptors are ``week24[i]``;
+    ``grades24[i]`` overrides patient i's week-24 BILAG grades by domain (letters)."""
     n = len(week24)
     active = np.zeros((n, 2, len(sledai.NAMES)), dtype=bool)
     active[:, 0] = _row(baseline)
@@ -50,11 +71,20 @@ def _records(week24: list[list[str]], pga24: list[float] | None = None,
     observed = np.ones((n, 2), dtype=bool)
     if observed24 is not None:
         observed[:, 1] = observed24
-    activity = np.ones((n, 2, len(sledai.DOMAINS)))
-    activity[:, 1] = activity24
+    grades = np.zeros((n, 2, len(bilag.DOMAINS)), dtype=np.int8)
+    for i in range(n):
+        grades[i, 0] = _grades(active[i, 0])
+        grades[i, 1] = _grades(active[i, 1], active[i, 0])
+        for dom, letter in (grades24 or {}).get(i, {}).items():
+            grades[i, 1, bilag.DOMAINS.index(dom)] = "EDCBA".index(letter)
     return VisitRecords(weeks=np.array([0.0, 24.0]), active=active, sledai=sledai.score(active),
                         pga=pga, anti_dsdna=np.full((n, 2), 40.0), c3=np.full((n, 2), 0.8),
-                        observed=observed, domain_activity=activity)
+                        observed=observed, bilag=grades, treg=np.ones((n, 2)))
+
+
+def responders(rec: VisitRecords, endpoint: str, week: float) -> np.ndarray:
+    """The registry's binary endpoint, non-responder imputation, as booleans."""
+    return compute_endpoint(endpoint, rec, EndpointContext(week)).value == 1.0
 
 
 def _without(*names: str) -> list[str]:
@@ -97,10 +127,42 @@ def test_sri4_pga_worsening() -> None:
 
 
 def test_sri4_new_major_domain_is_a_new_bilag_a() -> None:
-    """Reduction 4 (14 → 10) despite new proteinuria: the new renal domain (≈ BILAG A) fails."""
+    """Reduction 4 (14 → 10) despite new proteinuria: the new renal domain (BILAG A) fails."""
     rec = _records([_without("arthritis", "rash", "alopecia") + ["proteinuria"]])
     assert rec.sledai[0, 1] == 10
     assert sri(rec, 24).tolist() == [False]
+
+
+def test_renal_b_to_a_worsening_makes_an_sri4_non_responder() -> None:
+    """Issue 8: a renal domain B at baseline worsening to A is a new BILAG A, even though
+    the SLEDAI-2K fell by 4 (arthritis resolved) and renal items are unchanged."""
+    base = (*BASELINE, "proteinuria")                                   # SLEDAI-2K 18
+    week24 = [*_without("arthritis"), "proteinuria"]                   # 14: −4
+    rec = _records([week24, week24], baseline=base,
+                   grades24={0: {"renal": "A"}, 1: {"renal": "B"}})
+    assert rec.bilag[:, 0, bilag.DOMAINS.index("renal")].tolist() == [bilag.B, bilag.B]
+    assert (rec.sledai[:, 0] - rec.sledai[:, 1]).tolist() == [4, 4]
+    assert sri(rec, 24).tolist() == [False, True]
+    assert responders(rec, "sri4", 24).tolist() == [False, True]
+    # Worsening of a non-organ-threatening involved domain to A counts the same way.
+    rec = _records([week24], baseline=base, grades24={0: {"mucocutaneous": "A"}})
+    assert sri(rec, 24).tolist() == [False]
+
+
+def test_sri4_never_exceeds_sledai_reduction_alone_and_differs_from_bicla() -> None:
+    """Issue 8, on 1,000 simulated patients of the default protocol at week 24: SRI-4
+    responders are a subset of "SLEDAI-2K reduction >= 4" responders; BICLA and SRI-4
+    disagree for some patients, both ways round."""
+    protocol = load_protocol(ROOT / "protocols" / "ld-il2-vs-placebo.toml").with_overrides(
+        n=1000)
+    result = simulate_trials(protocol, [0])[0]
+    rec = result.visits
+    k = rec.week_index(24)
+    red4 = (rec.sledai[:, 0] - rec.sledai[:, k] >= 4) & rec.observed[:, k]
+    s4, bi = sri(rec, 24), bicla(rec, 24)
+    assert not (s4 & ~red4).any()
+    assert 0.2 < s4.mean() <= red4.mean()
+    assert (s4 & ~bi).sum() > 10 and (bi & ~s4).sum() > 0
 
 
 def test_sri4_allows_one_new_bilag_b_not_two() -> None:
@@ -137,8 +199,8 @@ def test_sri6() -> None:
 
 
 def test_bicla_requires_every_baseline_domain_to_improve() -> None:
-    """Baseline clinical domains: musculoskeletal (4) and mucocutaneous (6). Dropping only
-    arthritis leaves mucocutaneous unimproved: SRI-4 responder, BICLA non-responder."""
+    """Baseline BILAG B in musculoskeletal and mucocutaneous. Dropping only arthritis leaves
+    mucocutaneous at B: SRI-4 responder, BICLA non-responder."""
     rec = _records([
         _without("arthritis"),                    # mucocutaneous 6 → 6
         _without("arthritis", "rash"),            # 4 → 0, 6 → 4
@@ -151,20 +213,20 @@ def test_bicla_requires_every_baseline_domain_to_improve() -> None:
 
 
 def test_bicla_counts_a_bilag_grade_step_without_resolution() -> None:
-    """A baseline domain whose points did not fall still improves when its clinical activity
-    fell by >= 40% (Z_d <= 0.6, a BILAG grade step): at 0.6 it counts, at 0.61 it does not."""
-    rec_step = _records([_without("arthritis")], activity24=0.6)
-    rec_none = _records([_without("arthritis")], activity24=0.61)
-    assert bicla(rec_step, 24).tolist() == [True]
-    assert bicla(rec_none, 24).tolist() == [False]
-    # The grade step never rescues a worsening SLEDAI-2K, a new domain or a dropout.
-    worse = _records([[*BASELINE, "fever"]], activity24=0.1)
+    """BICLA follows BILAG grades, not SLEDAI-2K items: mucocutaneous B → C with its items
+    still active improves; B → B with items resolved does not. A grade step never rescues a
+    SLEDAI-2K worsening, a new domain or a dropout."""
+    rec = _records([_without("arthritis"), _without("arthritis", "rash", "alopecia")],
+                   grades24={0: {"mucocutaneous": "C"}, 1: {"mucocutaneous": "B"}})
+    assert rec.sledai[:, 1].tolist() == [10, 6]
+    assert bicla(rec, 24).tolist() == [True, False]
+    worse = _records([[*BASELINE, "fever"]], grades24={0: {"mucocutaneous": "C",
+                                                           "musculoskeletal": "C"}})
     new_a = _records([_without("arthritis", "rash", "alopecia") + ["proteinuria"]],
-                     activity24=0.1)
-    gone = _records([list(BASELINE)], activity24=0.1, observed24=[False])
+                     grades24={0: {"mucocutaneous": "C"}})
+    gone = _records([_without("arthritis", "rash")], observed24=[False])
     assert bicla(worse, 24).tolist() == bicla(new_a, 24).tolist() == [False]
     assert bicla(gone, 24).tolist() == [False]
-    assert bicla(_records([list(BASELINE)], activity24=0.1), 24).tolist() == [True]
 
 
 def test_bicla_pga_and_sledai_worsening() -> None:
@@ -186,6 +248,19 @@ def test_unknown_endpoint_raises() -> None:
         responders(_records([list(BASELINE)]), "bilag", 24)
 
 
+def test_rescue_is_treatment_failure_and_locf_carries_status() -> None:
+    """A rescued patient is a non-responder whatever the rule; LOCF carries the last
+    observed status, observed cases leave a dropout missing."""
+    rec = _records([_without("arthritis", "rash")] * 3, observed24=[True, True, False])
+    rescue = np.zeros((3, 2), dtype=bool)
+    rescue[1, 1] = True
+    rec = rec.with_conduct(rec.observed, rescue)
+    nri = compute_endpoint("sri4", rec, EndpointContext(24)).value
+    oc = compute_endpoint("sri4", rec, EndpointContext(24, missing="observed")).value
+    assert nri.tolist() == [1.0, 0.0, 0.0]
+    assert oc[:2].tolist() == [1.0, 0.0] and np.isnan(oc[2])
+
+
 # --------------------------------------------------------------------------- recorded visits
 
 
@@ -200,6 +275,7 @@ def test_recorded_visits_are_consistent() -> None:
     np.testing.assert_array_equal(rec.active[:, 0], result.cohort.descriptors)
     np.testing.assert_array_equal(rec.sledai[:, 0], result.cohort.patients["sledai0"])
     np.testing.assert_allclose(rec.pga[:, 0], result.cohort.patients["pga0"])
+    np.testing.assert_array_equal(rec.pga, rec.pga.round(2))        # recorded to 0.01
     renal = np.array([d.domain == "renal" for d in sledai.DESCRIPTORS])
     base_renal = rec.active[:, 0][:, renal]                          # (n, 4)
     multi = base_renal.sum(axis=1) >= 2

@@ -78,10 +78,11 @@ class RunResult:
     def __rich__(self) -> Any:
         from rich.console import Group
 
-        from trialsim.report import arms_table, comparisons_table
+        from trialsim.report import arms_table, comparisons_table, endpoints_table
 
         return Group(arms_table(self.protocol, self.design),
-                     comparisons_table(self.protocol, self.design))
+                     comparisons_table(self.protocol, self.design),
+                     endpoints_table(self.document))
 
     def _repr_html_(self) -> str:
         from trialsim.reports.html import esc, pct

@@ -156,6 +156,9 @@ def run(
     conditional: Annotated[bool, typer.Option(
         "--conditional", help="fix the between-trial placebo response at its typical value "
         "(conditional power) instead of drawing it per trial (predictive power)")] = False,
+    latent: Annotated[bool, typer.Option(
+        "--latent", help="also write latent.csv: every visit including those after dropout, "
+        "with the model's latent activity (values no trial records)")] = False,
 ) -> None:
     """Simulate a trial (or many) and write a run folder in OUT.
 
@@ -186,7 +189,8 @@ def run(
             res = simulate_protocol(p, chunk=chunk, progress=tick, source=source,
                                     protocol_file=str(protocol))
         summary = res.document
-        run_dir = write_run(out, p, res.design, summary, protocol, replicates=res.replicates)
+        run_dir = write_run(out, p, res.design, summary, protocol, replicates=res.replicates,
+                            latent=latent)
     except TrialsimError as exc:
         raise _fail(exc) from None
     summary["run_dir"] = str(run_dir)

@@ -60,16 +60,37 @@ MEANINGS: dict[str, str] = {
     "arm.control": "This arm is the comparator (default: the first placebo arm).",
     "visits": "Scheduled visits.",
     "visits.weeks": "Visit weeks, increasing, starting at 0 (baseline).",
-    "endpoint": "The primary endpoint.",
-    "endpoint.primary": "Responder definition: SRI-4, SRI-6 or BICLA-like.",
-    "endpoint.week": "Week of the primary assessment (one of the visits).",
+    "endpoint": "The primary and secondary endpoints (`trialsim/endpoints/catalog.py`).",
+    "endpoint.primary": "Responder definition: SRI-4/5/6, BICLA or LLDAS.",
+    "endpoint.week": "Week of the assessment of binary and continuous endpoints (one of "
+                     "the visits).",
+    "endpoint.secondary": "Further endpoints, reported per arm: responders (SRI-k, BICLA, "
+                          "LLDAS, renal response), adverse events (`ae_*`), SLEDAI-2K change "
+                          "and Treg fold change, time to first (severe) flare.",
     "analysis": "The primary analysis.",
     "analysis.test": "Chi-square, Fisher's exact, or Cochran–Mantel–Haenszel (stratified).",
     "analysis.alpha": "Significance level of each comparison with control.",
     "analysis.sided": "One- or two-sided tests.",
     "analysis.dropout_per_year": "Probability of dropping out within a year (constant "
                                  "hazard).",
-    "analysis.missing": "How dropouts count: as non-responders.",
+    "analysis.missing": "Missing binary outcomes: non-responder imputation, last "
+                        "observation carried forward, or observed cases.",
+    "analysis.missing_continuous": "Missing continuous outcomes: observed cases, last "
+                                   "observation carried forward, or multiple imputation "
+                                   "(20 imputations, regression on baseline and last value).",
+    "conduct": "Intercurrent events: how dropout arises and when rescue therapy is given.",
+    "conduct.dropout": "Dropout mechanism: completely at random (`mcar`), depending on "
+                       "the last recorded SLEDAI-2K (`mar`) or on unrecorded current "
+                       "activity (`mnar`).",
+    "conduct.dropout_ratio": "Dropout hazard ratio by arm, a table such as "
+                             "`{ il2-1miu = 1.5 }` (default 1).",
+    "conduct.dropout_after_adverse_event": "Dropout hazard ratio once a patient has had an "
+                                           "adverse event (`mar`/`mnar` only).",
+    "conduct.dropout_activity": "Log dropout hazard ratio per unit of relative disease "
+                                "activity, 1 = baseline (`mar`/`mnar` only).",
+    "conduct.rescue_sledai_increase": "Rescue therapy at the first visit with SLEDAI-2K at "
+                                      "least this far above baseline: treatment failure "
+                                      "from then on; none: no rescue.",
     "randomization": "Stratified permuted blocks.",
     "randomization.block_size": "Block size; absent: twice the sum of the ratios.",
     "randomization.stratify_by": "Strata: baseline SLEDAI-2K ≥ 10, sex, renal involvement.",
@@ -95,6 +116,7 @@ TYPES = {
     "population.ancestry": "table: ancestry (`white`, `black`, `hispanic`, `asian`, "
                            "`american_indian`) → weight ≥ 0",
     "outcome.rates": "table: arm name → rate in [0, 1], or a list of rates (one per stratum)",
+    "conduct.dropout_ratio": "table: arm name → hazard ratio in [0, 100]",
 }
 
 

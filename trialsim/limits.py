@@ -12,10 +12,10 @@ every fitted run was within the estimate, which over-states by ~20-25%)::
     base                                         350 MB (interpreter, numpy, pandas, scipy,
                                                   numba and LLVM; measured 332 MB with the
                                                   model kernel cached, 345 MB compiling it)
-    + chunk patients  × (300 B × visits + 250 B)  model states and visit records of a chunk
+    + chunk patients  × (380 B × visits + 250 B)  model states and visit records of a chunk
                                                   (× 2 when a second chunk follows: the
                                                   previous one is alive until replaced)
-    + patients        × (420 B × visits + 600 B)  replicate 0 in full: tables and CSV files
+    + patients        × (560 B × visits + 600 B)  replicate 0 in full: tables and CSV files
     + arm patients    × arm doses × 40 B          adverse events: a patients × doses matrix
     + arms × 6-hour steps × 12 × 24 B             plasma IL-2 curves on the 30-minute grid
     all × 1.2
@@ -55,8 +55,8 @@ MAX_CYCLES = 100_000                # dosing cycles of one arm (expanded one by 
 
 _GB = 1e9
 _BASE = 350e6
-_CHUNK_PER_VISIT, _CHUNK_PER_PATIENT = 300.0, 250.0
-_FIRST_PER_VISIT, _FIRST_PER_PATIENT = 420.0, 600.0
+_CHUNK_PER_VISIT, _CHUNK_PER_PATIENT = 380.0, 250.0
+_FIRST_PER_VISIT, _FIRST_PER_PATIENT = 560.0, 600.0
 _PER_DOSE_ENTRY = 40.0
 _GRID_BYTES = 12 * 24.0
 _SAFETY = 1.2

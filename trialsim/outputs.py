@@ -122,13 +122,15 @@ def named_run_folder(out_root: Path, group: str, base: str) -> Iterator[RunFolde
 
 def write_run(out_root: Path, protocol: Protocol, result: Any,
               summary: dict[str, Any], protocol_file: Path | None = None,
-              replicates: Any = None) -> Path:
+              replicates: Any = None, latent: bool = False) -> Path:
     """Write a complete ``run`` folder atomically and return its path.
 
     ``result`` is a :class:`~trialsim.design.DesignResult`; ``summary['run_dir']`` is filled
     in with the final path before it is written. ``replicates`` (a DataFrame of the
-    per-replicate effects) is written as ``replicates.csv`` when there are several; the
-    folder ends with ``report.html`` built from its own files.
+    per-replicate effects) is written as ``replicates.csv`` when there are several;
+    ``latent`` adds ``latent.csv`` (every visit, values after dropout and the model's latent
+    activity included: what no trial records). The folder ends with ``report.html`` built
+    from its own files.
     """
     from trialsim.reports import write_run_report
 
@@ -140,6 +142,10 @@ def write_run(out_root: Path, protocol: Protocol, result: Any,
         if visits is not None:
             visits.to_csv(run.tmp / "visits.csv", index=False)
         del visits                         # the report reads what it needs back
+        hidden = result.first.visit_table(latent=True) if latent else None
+        if hidden is not None:
+            hidden.to_csv(run.tmp / "latent.csv", index=False)
+        del hidden
         if replicates is not None and protocol.trial.replicates > 1:
             replicates.to_csv(run.tmp / "replicates.csv", index=False)
         write_run_report(run.tmp)

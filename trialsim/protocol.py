@@ -49,6 +49,7 @@ from pydantic import (
     model_validator,
 )
 
+from trialsim.endpoints.catalog import CATALOG, PRIMARY
 from trialsim.errors import ProtocolError
 from trialsim.files import read_small_text
 from trialsim.messages import MAX_PROBLEMS, escape, join_problems, keypath, show_path, show_value
@@ -210,14 +211,31 @@ class Visits(_Frozen):
         return tuple(7.0 * w for w in self.weeks)
 
 
-Endpoint = Literal["sri4", "sri6", "bicla"]
+# Endpoint names come from the registry's catalogue (trialsim/endpoints/catalog.py).
+Endpoint = Literal[PRIMARY]             # type: ignore[valid-type]
+EndpointName = Literal[tuple(CATALOG)]  # type: ignore[valid-type]
 
 
 class EndpointSpec(_Frozen):
-    """``[endpoint]``: the primary endpoint and the week it is assessed."""
+    """``[endpoint]``: the primary endpoint, the week it is assessed, and secondary endpoints
+    (reported for every arm; binary and continuous ones at the same week)."""
 
     primary: Endpoint = "sri4"
     week: float = Field(gt=0)
+    secondary: tuple[EndpointName, ...] = Field(default=(), strict=False, max_length=20)
+
+    @field_validator("secondary")
+    @classmethod
+    def _distinct(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"must not repeat an endpoint (repeated: {', '.join(dup)})")
+        return names
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        """The primary endpoint, then the secondary ones (without repeating the primary)."""
+        return (self.primary, *(n for n in self.secondary if n != self.primary))
 
 
 class Analysis(_Frozen):
@@ -227,7 +245,8 @@ class Analysis(_Frozen):
     alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
     sided: Literal[1, 2] = 2
     dropout_per_year: float = Field(default=0.1, ge=0.0, lt=1.0)
-    missing: Literal["non-responder"] = "non-responder"
+    missing: Literal["non-responder", "locf", "observed"] = "non-responder"
+    missing_continuous: Literal["observed", "locf", "multiple-imputation"] = "observed"
 
 
     @field_validator("sided", mode="before")
@@ -237,6 +256,46 @@ class Analysis(_Frozen):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"must be the integer 1 or 2 (got {show_value(value)})")
         return value
+
+
+class Conduct(_Frozen):
+    """``[conduct]``: intercurrent events (:mod:`trialsim.conduct`).
+
+    Dropout hazard = ``[analysis] dropout_per_year``'s hazard × ``dropout_ratio[arm]`` ×
+    ``dropout_after_adverse_event`` once an adverse event has occurred ×
+    exp(``dropout_activity`` × (relative activity − 1)); ``dropout`` says which activity:
+    none (``"mcar"``), the last recorded SLEDAI-2K over baseline (``"mar"``) or the current
+    unrecorded disease activity (``"mnar"``). ``rescue_sledai_increase``: rescue therapy at
+    the first visit with SLEDAI-2K at least this far above baseline, a treatment failure.
+    """
+
+    dropout: Literal["mcar", "mar", "mnar"] = "mcar"
+    dropout_ratio: tuple[tuple[str, Annotated[float, Field(ge=0.0, le=100.0)]], ...] = ()
+    dropout_after_adverse_event: float = Field(default=1.0, ge=0.0, le=100.0)
+    dropout_activity: float = Field(default=0.0, ge=-10.0, le=10.0)
+    rescue_sledai_increase: int | None = Field(default=None, ge=1, le=105)
+
+    @field_validator("dropout_ratio", mode="before")
+    @classmethod
+    def _table_to_pairs(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return tuple(value.items())
+        return value
+
+    @field_serializer("dropout_ratio")
+    def _pairs_to_table(self, value: Any) -> Any:
+        return dict(value)
+
+    @model_validator(mode="after")
+    def _random_means_random(self) -> Conduct:
+        if self.dropout == "mcar":
+            for key, default in (("dropout_after_adverse_event", 1.0),
+                                 ("dropout_activity", 0.0)):
+                if getattr(self, key) != default:
+                    raise _CrossFieldError(("conduct", key),
+                                           f'needs dropout = "mar" or "mnar" (dropout = '
+                                           f'"mcar" is at random; got {getattr(self, key):g})')
+        return self
 
 
 class Randomization(_Frozen):
@@ -354,6 +413,7 @@ class Protocol(_Frozen):
     randomization: Randomization = Randomization()
     model: Model = Model()
     outcome: Outcome = Outcome()
+    conduct: Conduct = Conduct()
     interim: Interim | None = None
 
     @model_validator(mode="after")
@@ -390,6 +450,7 @@ class Protocol(_Frozen):
                 ("population", "n"), f"must be at least the number of arms {len(self.arm)}"
             )
         self._check_rates(names)
+        self._check_conduct(names)
         if self.interim is not None:
             if len(self.arm) != 2:
                 raise _CrossFieldError(("interim",), "needs exactly two arms (one comparison)")
@@ -418,6 +479,23 @@ class Protocol(_Frozen):
                     ("outcome", "rates", k),
                     f"must be one rate or one per randomisation stratum ({strata}) "
                     f"(got {len(v)})")
+
+    def _check_conduct(self, names: list[str]) -> None:
+        for k, _ in self.conduct.dropout_ratio:
+            if k not in names:
+                raise _CrossFieldError(("conduct", "dropout_ratio", k),
+                                       f"is not an arm (arms: {', '.join(names)})")
+        if self.outcome.model == "mechanistic":
+            return
+        needs = [(("endpoint", "secondary"), bool(self.endpoint.secondary)),
+                 (("conduct", "dropout"), self.conduct.dropout != "mcar"),
+                 (("conduct", "rescue_sledai_increase"),
+                  self.conduct.rescue_sledai_increase is not None),
+                 (("analysis", "missing"), self.analysis.missing != "non-responder")]
+        for loc, used in needs:
+            if used:
+                raise _CrossFieldError(loc, f'needs the mechanistic outcome model (the '
+                                       f'{self.outcome.model} model has no visits)')
 
     @model_validator(mode="after")
     def _doses_start_within_trial(self) -> Protocol:

@@ -39,7 +39,7 @@ def cohort_panel(summary: dict[str, Any]) -> Panel:
             f"female {_pct(c['female_fraction'])}, mean age {c['mean_age']:.1f} y, "
             f"baseline SLEDAI-2K mean {c['mean_sledai']:.1f} (median "
             f"{c['median_sledai']:g}), renal {_pct(c['renal_fraction'])}, "
-            f"dropouts {c['dropouts']}")
+            f"dropouts {c['dropouts']}, rescued {c.get('rescued', 0)}")
     return Panel(text, title="Cohort (replicate 0)", expand=False)
 
 
@@ -94,11 +94,39 @@ def immunology_table(protocol: Protocol, result: DesignResult) -> Table:
     return t
 
 
+def _describe_arm(kind: str, a: dict[str, Any]) -> str:
+    if kind == "binary":
+        rate = "–" if a["rate"] is None else _pct(a["rate"])
+        return f"{a['responders']}/{a['n']} ({rate})"
+    if kind == "continuous":
+        if a["mean"] is None:
+            return "–"
+        sd = "–" if a["sd"] is None else f"{a['sd']:.2f}"
+        return f"{a['mean']:.2f} (SD {sd}, n {a['n']})"
+    return f"{a['events']} events, {a['follow_up_days'] / 365.25:.1f} patient-years"
+
+
+def endpoints_table(summary: dict[str, Any]) -> Table:
+    """Every endpoint of the trial shown, per arm (descriptive: responders/assessed, mean
+    (SD), events/follow-up), from the summary document's ``endpoints``."""
+    eps = summary.get("endpoints") or []
+    arms = [a["name"] for a in eps[0]["arms"]] if eps else []
+    t = _table("Endpoints (replicate 0)", ("endpoint", "when", *arms))
+    for e in eps:
+        when = (f"week {e['week']:g}, {e['missing_rule']}" if "week" in e
+                else "whole follow-up")
+        label = e["label"] + (" (primary)" if e.get("primary") else "")
+        t.add_row(label, when, *(_describe_arm(e["kind"], a) for a in e["arms"]))
+    return t
+
+
 def render_run(console: Console, protocol: Protocol, result: DesignResult,
                summary: dict[str, Any]) -> None:
     """Print the whole run to ``console``."""
     parts: list[Any] = [cohort_panel(summary), arms_table(protocol, result),
                         comparisons_table(protocol, result)]
+    if len(summary.get("endpoints") or []) > 1:
+        parts.append(endpoints_table(summary))
     if result.first.detail is not None:   # the fixed-rates model has no immunology
         parts.append(immunology_table(protocol, result))
     if protocol.interim is not None and result.oc is not None:

@@ -32,27 +32,56 @@ CYTOKINE_EXPONENT = 1.5
 EVENTS: tuple[str, ...] = ("injection_site_reaction", "fever", "flu_like")
 
 
-def adverse_events(schedules: list[DoseSchedule], arm: np.ndarray, exposure: np.ndarray,
-                   dropout_day: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-    """One boolean column per event in :data:`EVENTS`, one row per patient."""
+def adverse_event_days(schedules: list[DoseSchedule], arm: np.ndarray, exposure: np.ndarray,
+                       rng: np.random.Generator) -> pd.DataFrame:
+    """Day of each event in :data:`EVENTS` had the patient stayed in the trial (inf: none).
+
+    The event comes with the dose at which the cumulative hazard Σ h first reaches
+    E = −ln(1 − u), u ~ Uniform(0, 1) per patient and event: the same u and the same events
+    as ``u < 1 − exp(−Σ h)`` over the doses received, now with a time, so that dropout can
+    depend on an adverse event that happened (:mod:`trialsim.conduct`)."""
     n = arm.size
     dummy = max((len(s) for s in schedules if s.route == "sc"), default=0)
     dummy_times = next((s.times for s in schedules if s.route == "sc" and len(s) == dummy),
                        np.zeros(0))
-    hazards = {e: np.zeros(n) for e in EVENTS}
+    u = rng.random((n, len(EVENTS)))
+    threshold = -np.log1p(-u)
+    days = np.full((n, len(EVENTS)), np.inf)
     for k, sched in enumerate(schedules):
         idx = np.flatnonzero(arm == k)
-        if len(sched) == 0:  # placebo: dummy injections only
-            got = dummy_times[None, :] <= dropout_day[idx, None]
-            hazards["injection_site_reaction"][idx] = H_INJECTION * got.sum(axis=1)
+        if not idx.size:
             continue
-        got = sched.times[None, :] <= dropout_day[idx, None]          # (patients, doses)
-        dose = sched.amounts[None, :] * got
-        if sched.route == "sc":
-            hazards["injection_site_reaction"][idx] = (
-                H_INJECTION * got.sum(axis=1) + H_ISR_PER_MIU * dose.sum(axis=1))
-        cytokine = ((exposure[idx, None] * dose) ** CYTOKINE_EXPONENT).sum(axis=1)
-        hazards["fever"][idx] = H_FEVER * cytokine
-        hazards["flu_like"][idx] = H_FLU * cytokine
-    u = rng.random((n, len(EVENTS)))
-    return pd.DataFrame({e: u[:, j] < 1 - np.exp(-hazards[e]) for j, e in enumerate(EVENTS)})
+        per_dose = {e: np.zeros((idx.size, 0)) for e in EVENTS}
+        times = sched.times
+        if len(sched) == 0:  # placebo: dummy injections only
+            times = dummy_times
+            per_dose["injection_site_reaction"] = np.full((idx.size, times.size), H_INJECTION)
+        else:
+            dose = np.broadcast_to(sched.amounts[None, :], (idx.size, times.size))
+            if sched.route == "sc":
+                per_dose["injection_site_reaction"] = H_INJECTION + H_ISR_PER_MIU * dose
+            cytokine = (exposure[idx, None] * dose) ** CYTOKINE_EXPONENT
+            per_dose["fever"] = H_FEVER * cytokine
+            per_dose["flu_like"] = H_FLU * cytokine
+        for j, e in enumerate(EVENTS):
+            h = per_dose[e]
+            if not h.size:
+                continue
+            reached = np.cumsum(h, axis=1) >= threshold[idx, j, None]
+            first = np.argmax(reached, axis=1)
+            days[idx, j] = np.where(reached.any(axis=1), times[first], np.inf)
+    return pd.DataFrame(days, columns=list(EVENTS))
+
+
+def adverse_events(schedules: list[DoseSchedule], arm: np.ndarray, exposure: np.ndarray,
+                   dropout_day: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    """One boolean column per event in :data:`EVENTS`, one row per patient: the events of
+    :func:`adverse_event_days` that fall on or before the patient's dropout day."""
+    return events_before(adverse_event_days(schedules, arm, exposure, rng), dropout_day)
+
+
+def events_before(days: pd.DataFrame, dropout_day: np.ndarray) -> pd.DataFrame:
+    """Which events of :func:`adverse_event_days` happened (on or before dropout)."""
+    d = days.to_numpy()
+    return pd.DataFrame(np.isfinite(d) & (d <= np.asarray(dropout_day)[:, None]),
+                        columns=days.columns)

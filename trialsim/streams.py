@@ -43,6 +43,7 @@ class Stage(IntEnum):
     OUTCOME = 9         # outcome draws of the fixed-rates model
     ENROLMENT = 10      # enrolment times
     TRIAL_EFFECTS = 11  # between-trial random effects of the placebo/SoC response (trial level)
+    IMPUTATION = 12     # multiple imputation of missing continuous endpoints (per endpoint)
 
 
 def generator(seed: int, *key: int) -> np.random.Generator:

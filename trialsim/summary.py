@@ -7,7 +7,26 @@ from typing import Any
 import numpy as np
 
 from trialsim.design import DesignResult
+from trialsim.endpoints.describe import describe
 from trialsim.protocol import Protocol
+from trialsim.trial import TrialResult
+
+
+def endpoint_summaries(result: TrialResult) -> list[dict[str, Any]]:
+    """Per-arm descriptive summaries of every endpoint of one trial (primary first), with
+    the week of assessment and the missing-data rule applied."""
+    p = result.protocol
+    names = [a.name for a in p.arms]
+    out = []
+    for name, data in result.endpoints.items():
+        d = describe(data, result.arm, names)
+        d["primary"] = name == p.endpoint.primary
+        if data.kind == "binary" and not name.startswith("ae_"):
+            d["week"], d["missing_rule"] = p.endpoint.week, p.analysis.missing
+        elif data.kind == "continuous":
+            d["week"], d["missing_rule"] = p.endpoint.week, p.analysis.missing_continuous
+        out.append(d)
+    return out
 
 
 def summary_document(protocol: Protocol, result: DesignResult, *,
@@ -18,7 +37,8 @@ def summary_document(protocol: Protocol, result: DesignResult, *,
     Keys: ``protocol`` (trial name), ``protocol_file``, ``seed``, ``seed_entropy`` (the
     SeedSequence entropy every replicate is spawned from), ``replicates``, ``endpoint``,
     ``cohort`` (screening of the first replicate), ``arms`` and ``comparisons`` (the first
-    replicate: the trial shown), and with more than one replicate ``power`` and ``power_se``
+    replicate: the trial shown), ``endpoints`` (every endpoint of the trial shown, per arm:
+    :func:`endpoint_summaries`), and with more than one replicate ``power`` and ``power_se``
     (of the first active arm versus control), ``operating_characteristics`` (every arm's mean
     rate and every comparison's power), and ``run_dir``. ``uncertainty`` says whether
     ``power`` is predictive (each replicate draws its trial's placebo response: assurance)
@@ -34,7 +54,8 @@ def summary_document(protocol: Protocol, result: DesignResult, *,
         "seed": protocol.trial.seed,
         "seed_entropy": int(np.random.SeedSequence(protocol.trial.seed).entropy),
         "replicates": protocol.trial.replicates,
-        "endpoint": {"primary": protocol.endpoint.primary, "week": protocol.endpoint.week},
+        "endpoint": {"primary": protocol.endpoint.primary, "week": protocol.endpoint.week,
+                     "secondary": list(protocol.endpoint.secondary)},
         "analysis": {"test": protocol.analysis.test, "alpha": protocol.analysis.alpha,
                      "sided": protocol.analysis.sided},
         "cohort": {
@@ -47,8 +68,11 @@ def summary_document(protocol: Protocol, result: DesignResult, *,
             "median_sledai": float(pts["sledai0"].median()),
             "renal_fraction": float(pts["renal"].mean()),
             "dropouts": int((first.dropout_day < protocol.horizon_days).sum()),
+            "rescued": int(first.visits.rescue.any(axis=1).sum())
+            if first.detail is not None else 0,
         },
         **first.analysis.to_dict(),
+        "endpoints": endpoint_summaries(first),
     }
     doc["uncertainty"] = result.uncertainty
     if result.first.detail is not None and result.first.detail.trial_effect is not None:

@@ -1,4 +1,4 @@
-"""One simulated trial: enrol → randomise → dropout → outcome model → analysis.
+"""One simulated trial: enrol → randomise → dropout → outcome model → endpoints → analysis.
 
 Randomness is keyed (:mod:`trialsim.streams`): replicate ``r`` of a protocol with seed ``s``
 draws every stage from ``SeedSequence(s, spawn_key=(r, stage, …))`` and every patient-level
@@ -11,12 +11,13 @@ of ``n >= m`` are exactly the patients of the trial of ``m`` (see :meth:`TrialRe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from trialsim import conduct
 from trialsim.cohort import Cohort, enrol
 from trialsim.model import DEFAULT_PARAMETERS, ModelParameters
 from trialsim.outcome import Enrolled, MechanisticDetail, Outcomes, outcome_model
@@ -24,6 +25,7 @@ from trialsim.outcome.mechanistic import schedules
 from trialsim.protocol import Protocol
 from trialsim.randomization import randomize, strata_labels
 from trialsim.stats.binary import BinaryAnalysis, analyse_binary
+from trialsim.stats.endpoint_data import EndpointData
 from trialsim.streams import ReplicateStreams, Stage
 
 __all__ = ["TrialResult", "analyse", "enrol_and_randomise", "schedules", "simulate_trial",
@@ -34,7 +36,12 @@ DAYS_PER_MONTH = 30.4375
 
 @dataclass(frozen=True)
 class TrialResult:
-    """Everything one simulated trial produced (arrays over patients in enrolment order)."""
+    """Everything one simulated trial produced (arrays over patients in enrolment order).
+
+    ``endpoints`` holds every endpoint of the protocol, primary first
+    (:class:`~trialsim.stats.endpoint_data.EndpointData`); ``responder`` is the primary
+    binary endpoint as booleans (True: responder).
+    """
 
     protocol: Protocol
     replicate: int
@@ -46,6 +53,7 @@ class TrialResult:
     responder: np.ndarray
     analysis: BinaryAnalysis
     detail: MechanisticDetail | None = None
+    endpoints: dict[str, EndpointData] = field(default_factory=dict)
 
     def _mechanistic(self) -> MechanisticDetail:
         if self.detail is None:
@@ -100,31 +108,33 @@ class TrialResult:
         table["dropout_day"] = np.where(self.dropout_day < horizon,
                                         self.dropout_day.round(1), np.nan)
         table[f"{p.endpoint.primary}_responder"] = self.responder
+        for name, data in self.endpoints.items():
+            if data.kind == "time-to-event":
+                table[f"{name}_days"] = data.value
+                table[f"{name}_event"] = data.event
+            else:
+                table[name] = data.value
         if self.detail is None:
             return table
         return pd.concat([table, self.detail.adverse.reset_index(drop=True)], axis=1)
 
-    def visit_table(self) -> pd.DataFrame | None:
-        """Long format: one row per patient and visit with SLEDAI-2K, PGA and immunology
-        (``None`` for outcome models without visits)."""
+    def visit_table(self, latent: bool = False) -> pd.DataFrame | None:
+        """Long format, one row per patient and *observed* visit: SLEDAI-2K and its items,
+        PGA, BILAG grades, serology, rescue, immunology (``None`` for outcome models without
+        visits). ``latent``: every visit, values after dropout included, with the
+        ``observed`` flag and the model's latent activity — not what a trial could record."""
         if self.detail is None:
             return None
-        visits, traj = self.detail.visits, self.detail.trajectory
-        n, v = visits.sledai.shape
-        frame = pd.DataFrame({
-            "id": np.repeat(self.cohort.patients["id"].to_numpy(), v),
-            "arm": np.repeat([self.protocol.arms[i].name for i in self.arm], v),
-            "week": np.tile(visits.weeks, n),
-            "observed": visits.observed.ravel(),
-            "sledai": visits.sledai.ravel(),
-            "pga": visits.pga.ravel().round(2),
-            "anti_dsdna": visits.anti_dsdna.ravel().round(1),
-            "c3": visits.c3.ravel().round(3),
-        })
-        for name, col in (("R", "treg"), ("F", "tfh"), ("H", "th17"), ("K", "nk_cd8"),
-                          ("X", "activity")):
-            frame[col] = traj[name].ravel().round(4)
-        return frame
+        from trialsim.endpoints.visits import visit_table
+
+        traj = self.detail.trajectory
+        extra = {col: traj[name].round(4) for name, col in
+                 (("F", "tfh"), ("H", "th17"), ("K", "nk_cd8"))}
+        if latent:
+            extra["latent_X"] = traj["X"].round(4)
+        return visit_table(self.detail.visits, self.cohort.patients["id"].to_numpy(),
+                           np.array([self.protocol.arms[i].name for i in self.arm]), extra,
+                           latent=latent)
 
 
 def enrol_and_randomise(protocol: Protocol, replicate: int,
@@ -144,10 +154,9 @@ def enrol_and_randomise(protocol: Protocol, replicate: int,
     else:  # Poisson arrivals: patient k's time depends only on the gaps of patients ≤ k
         gaps = streams.patients(Stage.ENROLMENT, ids).exponential(DAYS_PER_MONTH / rate, n)
         enrol_day = np.cumsum(gaps)
-    hazard = -np.log1p(-protocol.analysis.dropout_per_year) / 365.25
     e = streams.patients(Stage.DROPOUT, ids).exponential(1.0, n)
-    dropout = e / hazard if hazard > 0 else np.full(n, np.inf)
-    return Enrolled(replicate, streams, cohort, arm, strata, enrol_day, dropout)
+    dropout = conduct.dropout_days(e, conduct.arm_hazard(protocol, arm))
+    return Enrolled(replicate, streams, cohort, arm, strata, enrol_day, dropout, e)
 
 
 def analyse(protocol: Protocol, responder: np.ndarray, arm: np.ndarray,
@@ -172,10 +181,16 @@ def simulate_trials(protocol: Protocol, replicates: Sequence[int],
     model = outcome_model(protocol, params, conditional=conditional,
                           fixed_effect=fixed_effect)
     outcomes: list[Outcomes] = model.simulate(protocol, batch)
-    return [TrialResult(protocol, e.replicate, e.cohort, e.arm, e.strata, e.enrol_day,
-                        e.dropout_day, o.responder,
-                        analyse(protocol, o.responder, e.arm, e.strata), o.detail)
-            for e, o in zip(batch, outcomes, strict=True)]
+    out = []
+    for e, o in zip(batch, outcomes, strict=True):
+        primary = o.endpoints.get(protocol.endpoint.primary)
+        keep = np.isfinite(primary.value) if primary is not None else slice(None)
+        out.append(TrialResult(
+            protocol, e.replicate, e.cohort, e.arm, e.strata, e.enrol_day,
+            e.dropout_day if o.dropout_day is None else o.dropout_day, o.responder,
+            analyse(protocol, o.responder[keep], e.arm[keep], e.strata[keep]), o.detail,
+            o.endpoints))
+    return out
 
 
 def simulate_trial(protocol: Protocol, replicate: int = 0,

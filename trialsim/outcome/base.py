@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from trialsim.cohort import Cohort
 from trialsim.protocol import Protocol
+from trialsim.stats.endpoint_data import EndpointData
 from trialsim.streams import ReplicateStreams
 
 
@@ -37,7 +38,8 @@ class Enrolled:
     arm: np.ndarray         # arm index per patient
     strata: np.ndarray      # randomisation stratum label per patient
     enrol_day: np.ndarray   # calendar day of randomisation (0 without an enrolment rate)
-    dropout_day: np.ndarray  # days after randomisation; inf: never
+    dropout_day: np.ndarray  # days after randomisation; inf: never (constant hazard)
+    dropout_draw: np.ndarray | None = None  # E ~ Exp(1): dropout when Λ(t) reaches it
 
     @property
     def n(self) -> int:
@@ -53,13 +55,18 @@ class Enrolled:
 class Outcomes:
     """What an outcome model says about one replicate's patients.
 
-    ``responder`` is the primary endpoint with the missing-data rule applied (dropouts
-    before the endpoint week are non-responders). ``detail`` holds model-specific records
-    (the mechanistic model's trajectory, visits and adverse events) or ``None``.
+    ``responder`` is the primary endpoint with the missing-data rule applied (True only for
+    responders). ``endpoints`` holds every endpoint of the protocol (primary first) as
+    :class:`~trialsim.stats.endpoint_data.EndpointData`. ``dropout_day`` is the dropout day
+    when the model refines it (activity- or AE-dependent dropout), else ``None``.
+    ``detail`` holds model-specific records (the mechanistic model's trajectory, visits and
+    adverse events) or ``None``.
     """
 
     responder: np.ndarray
     detail: Any = None
+    endpoints: dict[str, EndpointData] = field(default_factory=dict)
+    dropout_day: np.ndarray | None = None
 
 
 class OutcomeModel(ABC):

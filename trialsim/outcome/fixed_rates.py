@@ -17,6 +17,7 @@ import numpy as np
 
 from trialsim.outcome.base import Enrolled, OutcomeModel, Outcomes
 from trialsim.protocol import Protocol
+from trialsim.stats.endpoint_data import EndpointData
 from trialsim.streams import Stage
 
 
@@ -43,5 +44,7 @@ class FixedRatesOutcome(OutcomeModel):
         for e in batch:
             u = e.streams.patients(Stage.OUTCOME, e.ids).random(e.n)
             stayed = e.dropout_day >= endpoint_day
-            out.append(Outcomes(responder=(u < table[e.arm, e.strata]) & stayed))
+            responder = (u < table[e.arm, e.strata]) & stayed
+            data = EndpointData(protocol.endpoint.primary, "binary", responder.astype(float))
+            out.append(Outcomes(responder, endpoints={data.name: data}))
         return out

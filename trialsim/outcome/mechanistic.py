@@ -1,11 +1,13 @@
-"""The mechanistic outcome model: immune-balance dynamics → visits → endpoint.
+"""The mechanistic outcome model: immune-balance dynamics → visits → endpoints.
 
 For a batch of replicates: per-patient parameters (patient-keyed PARAMETERS stream, site
 effects from the trial's SITES stream), one array integration of every patient of the batch
 (:func:`trialsim.model.simulate`), then per replicate the entry flare and new flares
-(FLARES), visit scoring with assessor noise (VISITS), the primary responder endpoint and
-adverse events (ADVERSE). The model is elementwise over patients, so a patient's trajectory
-does not depend on who else is in the batch.
+(FLARES), visit scoring with assessor noise and BILAG grades (VISITS), adverse-event days
+(ADVERSE), dropout and rescue therapy (:mod:`trialsim.conduct`; the DROPOUT draw of
+enrolment), and every endpoint of the protocol (:mod:`trialsim.endpoints.registry`;
+multiple imputation from IMPUTATION). The model is elementwise over patients, so a patient's
+trajectory does not depend on who else is in the batch.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from trialsim.endpoints import VisitRecords, record_visits, responders
+from trialsim import conduct
+from trialsim.endpoints.catalog import CATALOG
+from trialsim.endpoints.registry import EndpointContext, compute_endpoints
+from trialsim.endpoints.visits import VisitRecords, record_visits
 from trialsim.model import (
     DEFAULT_PARAMETERS,
     ModelParameters,
@@ -35,7 +40,7 @@ from trialsim.model.trial_effects import (
 from trialsim.outcome.base import Enrolled, OutcomeModel, Outcomes
 from trialsim.protocol import Protocol
 from trialsim.regimen import DoseSchedule, dose_schedule
-from trialsim.safety import adverse_events
+from trialsim.safety import adverse_event_days, events_before
 from trialsim.streams import Stage
 
 
@@ -115,8 +120,35 @@ class MechanisticOutcome(OutcomeModel):
                                      e.streams.patients(Stage.FLARES, e.ids)))
             visits = record_visits(e.cohort, traj, factor, e.dropout_day,
                                    e.streams.patients(Stage.VISITS, e.ids), eff.assessor)
-            resp = responders(visits, protocol.endpoint.primary, protocol.endpoint.week)
-            ae = adverse_events(sched, e.arm, pp.exposure, e.dropout_day,
-                                e.streams.patients(Stage.ADVERSE, e.ids))
-            out.append(Outcomes(resp, MechanisticDetail(pp, traj, visits, ae, eff)))
+            ae_days = adverse_event_days(sched, e.arm, pp.exposure,
+                                         e.streams.patients(Stage.ADVERSE, e.ids))
+            dropout = self.dropout(protocol, e, visits, ae_days, days)
+            observed = days[None, :] <= dropout[:, None]
+            visits = visits.with_conduct(observed, conduct.rescue_visits(
+                visits.sledai, observed, protocol.conduct.rescue_sledai_increase))
+            ae = events_before(ae_days, dropout)
+            ctx = EndpointContext(
+                protocol.endpoint.week, protocol.analysis.missing,
+                protocol.analysis.missing_continuous, e.arm, ae,
+                lambda name, e=e: e.streams.generator(Stage.IMPUTATION,
+                                                      list(CATALOG).index(name)))
+            endpoints = compute_endpoints(protocol.endpoint.all, visits, ctx)
+            resp = endpoints[protocol.endpoint.primary].value == 1.0
+            out.append(Outcomes(resp, MechanisticDetail(pp, traj, visits, ae, eff),
+                                endpoints=endpoints, dropout_day=dropout))
         return out
+
+    @staticmethod
+    def dropout(protocol: Protocol, e: Enrolled, visits: VisitRecords,
+                ae_days: pd.DataFrame, days: np.ndarray) -> np.ndarray:
+        """Dropout days under the protocol's ``[conduct]`` (the enrolment draw when the
+        hazard does not depend on what happens in the trial)."""
+        c = protocol.conduct
+        mult = conduct.activity_multiplier(c.dropout, c.dropout_activity, visits.sledai,
+                                           visits.latent["activity"])
+        if (mult is None and c.dropout_after_adverse_event == 1.0) or e.dropout_draw is None:
+            return e.dropout_day
+        return conduct.dropout_days(e.dropout_draw, conduct.arm_hazard(protocol, e.arm),
+                                    days, mult,
+                                    ae_days.to_numpy().min(axis=1),
+                                    c.dropout_after_adverse_event)

@@ -59,7 +59,12 @@ def protocol_in_words(p: Protocol) -> list[str]:
         f"Randomisation: permuted blocks stratified by {strata}.",
         "Visits at weeks " + ", ".join(f"{w:g}" for w in p.visits.weeks) + ".",
         f"Primary endpoint: {p.endpoint.primary.upper()} response at week {p.endpoint.week:g};"
-        f" {a.missing} imputation for dropouts ({pct(a.dropout_per_year, 0)} per year).",
+        f" missing data: {a.missing} ({pct(a.dropout_per_year, 0)} dropout per year, "
+        f"{p.conduct.dropout.upper()})"
+        + (f"; rescue therapy at a SLEDAI-2K rise ≥ {p.conduct.rescue_sledai_increase} is "
+           "treatment failure" if p.conduct.rescue_sledai_increase else "") + ".",
+        "Secondary endpoints: " + (", ".join(p.endpoint.secondary) or "none")
+        + (f" (continuous: {a.missing_continuous})" if p.endpoint.secondary else "") + ".",
         f"Analysis: {a.test} test, {a.sided}-sided alpha {a.alpha:g}; each active arm versus "
         f"{control}.",
         f"Outcome model: {p.outcome.model}"
@@ -92,7 +97,7 @@ def _provenance(summary: dict[str, Any], run_dir: Path) -> str:
 
 
 def _flow(summary: dict[str, Any], patients: pd.DataFrame, arms: list[str],
-          rate: float) -> str:
+          p: Protocol) -> str:
     c = summary["cohort"]
     fails = c["screen_failures"]
     excluded = "<br>".join(f"{esc(k)}: {esc(v)}" for k, v in fails.items()) or "none"
@@ -111,8 +116,21 @@ def _flow(summary: dict[str, Any], patients: pd.DataFrame, arms: list[str],
         f'<div class="arrow">↓</div><div class="box">randomised {esc(c["enrolled"])}</div>'
         f'<div class="arrow">↓</div><div class="row">{"".join(boxes)}</div></div>'
         '<p class="note">Screen failures are counted by the first criterion a candidate '
-        f"failed. Dropout reason: withdrawal (random, {esc(pct(rate, 0))} per year); "
-        "dropouts count as non-responders.</p>")
+        f"failed. Dropout: {esc(_dropout_words(p))}; rescued (treatment failures): "
+        f"{esc(c.get('rescued', 0))}. Visits after dropout are not recorded.</p>")
+
+
+def _dropout_words(p: Protocol) -> str:
+    c = p.conduct
+    text = (f"{pct(p.analysis.dropout_per_year, 0)} per year, "
+            + {"mcar": "completely at random", "mar": "depending on the last recorded "
+               "SLEDAI-2K", "mnar": "depending on unrecorded current activity"}[c.dropout])
+    if c.dropout_activity:
+        text += f" (log hazard ratio {c.dropout_activity:g} per unit of relative activity)"
+    if c.dropout_after_adverse_event != 1.0:
+        text += f", × {c.dropout_after_adverse_event:g} after an adverse event"
+    ratios = ", ".join(f"{k} × {v:g}" for k, v in c.dropout_ratio)
+    return text + (f", by arm {ratios}" if ratios else "")
 
 
 def _mean_sd(x: pd.Series, digits: int = 1) -> str:
@@ -175,41 +193,35 @@ def _primary(summary: dict[str, Any]) -> str:
             + f'<p class="note">{esc(mult)}</p>')
 
 
-def _secondary(patients: pd.DataFrame, visits: pd.DataFrame | None, arms: list[str],
-               week: float, control: str) -> str:
-    from scipy import stats
+def _endpoint_cell(kind: str, a: dict[str, Any]) -> str:
+    if kind == "binary":
+        return "–" if a["rate"] is None else f"{a['responders']}/{a['n']} ({pct(a['rate'])})"
+    if kind == "continuous":
+        if a["mean"] is None:
+            return "–"
+        sd = "–" if a["sd"] is None else f"{a['sd']:.2f}"
+        return f"{a['mean']:.2f} (SD {sd}; n {a['n']})"
+    return f"{a['events']} events / {a['follow_up_days'] / 365.25:.1f} patient-years"
 
+
+def _secondary(summary: dict[str, Any], patients: pd.DataFrame, arms: list[str]) -> str:
     parts = []
-    if visits is not None:
-        seen = visits[visits["observed"].astype(bool)]
-        base = visits[visits["week"] == visits["week"].min()].set_index("id")["sledai"]
-        end = seen[seen["week"] == week].set_index("id")
-        change = (end["sledai"] - base.reindex(end.index)).groupby(end["arm"])
-        ref = change.get_group(control) if control in change.groups else pd.Series([], float)
-        rows = []
-        for arm in arms:
-            d = change.get_group(arm) if arm in change.groups else pd.Series([], dtype=float)
-            row = [arm, len(d), _mean_sd(d), _median_iqr(d)]
-            if arm != control and len(d) > 1 and len(ref) > 1:
-                t = stats.ttest_ind(d, ref, equal_var=False)
-                ci = t.confidence_interval()
-                row += [f"{d.mean() - ref.mean():+.2f} ({ci.low:+.2f} – {ci.high:+.2f})",
-                        f"{t.pvalue:.4f}"]
-            else:
-                row += ["–", "–"]
-            rows.append(row)
-        parts.append(f"<h3>Change in SLEDAI-2K from baseline to week {esc(f'{week:g}')}, "
-                     f"completers{scope(True)}</h3>" + table(
-                         ["arm", "n", "mean (SD)", "median (IQR)",
-                          f"difference vs {control} (95% CI, Welch)", "p-value (Welch)"],
-                         rows))
+    eps = [e for e in summary.get("endpoints") or [] if not e.get("primary")]
+    if eps:
+        rows = [(e["label"], e["kind"],
+                 f"week {e['week']:g}, {e['missing_rule']}" if "week" in e else
+                 "whole follow-up", *(_endpoint_cell(e["kind"], a) for a in e["arms"]))
+                for e in eps]
+        parts.append(f"<h3>Secondary endpoints{scope(True)}</h3>"
+                     + table(["endpoint", "kind", "when, missing data", *arms], rows))
     ae = [c for c in ("injection_site_reaction", "fever", "flu_like") if c in patients.columns]
     if ae:
         rows = [(c.replace("_", " "), *(pct(patients.loc[patients["arm"] == a, c].astype(bool)
                                            .mean()) for a in arms)) for c in ae]
         parts.append(f"<h3>Adverse events, share of patients{scope(True)}</h3>"
                      + table(["event", *arms], rows))
-    parts.append('<p class="note">Secondary endpoints are descriptive: no adjustment for '
+    parts.append('<p class="note">Secondary endpoints are descriptive: responders/assessed, '
+                 "mean (SD) or events per follow-up; no tests and no adjustment for "
                  "multiplicity.</p>")
     return "".join(parts)
 
@@ -240,7 +252,7 @@ def _replicates(summary: dict[str, Any], reps: pd.DataFrame | None) -> str:
     return out
 
 
-VISIT_COLUMNS = ["id", "arm", "week", "observed", "sledai", "anti_dsdna", "treg", "tfh", "th17"]
+VISIT_COLUMNS = ["id", "arm", "week", "sledai", "anti_dsdna", "treg", "tfh", "th17"]
 
 
 def run_report_html(run_dir: Path) -> str:
@@ -256,7 +268,6 @@ def run_report_html(run_dir: Path) -> str:
     reps = (pd.read_csv(run_dir / "replicates.csv")
             if (run_dir / "replicates.csv").is_file() else None)
     arms = [a["name"] for a in summary["arms"]]
-    control = next((c["control"] for c in summary["comparisons"]), arms[0])
     week = float(summary["endpoint"]["week"])
     name = summary.get("protocol", p.trial.name)
 
@@ -267,10 +278,10 @@ def run_report_html(run_dir: Path) -> str:
             + "".join(f"<li>{esc(line)}</li>" for line in protocol_in_words(p)) + "</ul>",
             "<h2>Provenance</h2>" + _provenance(summary, run_dir),
             f"<h2>Participant flow{scope(True)}</h2>"
-            + _flow(summary, patients, arms, p.analysis.dropout_per_year),
+            + _flow(summary, patients, arms, p),
             f"<h2>Baseline characteristics{scope(True)}</h2>" + _baseline(patients, arms),
             "<h2>Endpoints</h2>" + _primary(summary)
-            + _secondary(patients, visits, arms, week, control),
+            + _secondary(summary, patients, arms),
             f"<h2>Figures{scope(True)}</h2>",
             img(figs.response_png(summary), "response per arm",
                 "Primary response per arm with 95% Wilson CI (one trial)"

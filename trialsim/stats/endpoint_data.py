@@ -29,6 +29,10 @@ class EndpointData:
     adjusted logistic regression), e.g. baseline SLEDAI-2K.
     ``repeated`` and ``weeks``: the value at every post-baseline visit, shape (n, visits),
     NaN where missing, for repeated-measures analyses.
+    ``imputations``: continuous endpoints under multiple imputation — the completed values of
+    each imputation, shape (m, n); ``value`` then holds their mean, and analyses pool the m
+    analyses by Rubin's rules. A binary endpoint defined on a subset of patients (renal
+    response: patients renal at baseline) has NaN ``value`` outside it.
     """
 
     name: str
@@ -38,6 +42,7 @@ class EndpointData:
     baseline: np.ndarray | None = None
     repeated: np.ndarray | None = None
     weeks: np.ndarray | None = None
+    imputations: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
