@@ -62,6 +62,7 @@ POP_ENTRIES = ("ec50_r", "ec50_k", "treg_sink", "desens_sink", "k_s", "k_d", "k_
 N_STATES = 9                    # S, D, R, K, F, H, P, A, X
 LANES = 32                      # patients of a block, integrated in lock-step
 PARALLEL_MIN_PATIENTS = 4_000   # below this, waking threads costs more than it saves
+PARALLEL_CHUNK_BLOCKS = 4       # blocks a thread takes at a time
 
 _threads: int | None = None
 
@@ -358,7 +359,10 @@ def run(arm: np.ndarray, conc: np.ndarray, pat: np.ndarray, pop: np.ndarray,
         previous = numba.get_num_threads()
         numba.set_num_threads(k)
         try:
-            _run_parallel(*args)
+            # Small chunks of blocks are handed out on demand, so a thread that shares its
+            # core with another process does not hold the others up.
+            with numba.parallel_chunksize(PARALLEL_CHUNK_BLOCKS):
+                _run_parallel(*args)
         finally:
             numba.set_num_threads(previous)
     else:
