@@ -197,7 +197,7 @@ CASES: list[Case] = [
     Case("chunk-huge", args("run", "{good}", "--chunk", "100000000", "--out", "{out}"),
          "Invalid value for '--chunk'"),
     Case("memory-budget-env", args("run", "{good}", "--out", "{out}"),
-         "needs about 0.2 GB of memory (limit 0.1 GB", env={"TRIALSIM_MEMORY_GB": "0.1"}),
+         "needs about 0.4 GB of memory (limit 0.1 GB", env={"TRIALSIM_MEMORY_GB": "0.1"}),
     Case("memory-budget-env-not-a-number", args("run", "{good}", "--out", "{out}"),
          "TRIALSIM_MEMORY_GB must be a positive number", env={"TRIALSIM_MEMORY_GB": "lots"}),
     Case("calibrate-replicates-huge", args("calibrate", "--replicates", "1000000000"),

@@ -1,82 +1,121 @@
-"""``make bench``: how fast the immune model runs, as throughput and ratios.
+"""``make bench``: speed and accuracy figures, printed and merged into bench/results.json.
 
-Measures the He 2020 design (24 weeks, 6-hour steps with 30-minute PK resolution):
-* the whole cohort as one array system, at 60, 2,000 and 10,000 patients;
-* the same patients one at a time in a Python loop (what the design forbids), to show the
-  ratio the array formulation buys;
-* a full simulated trial (cohort, model, endpoints, analysis) and 200 replicates.
-Times are the best of three runs (``time.perf_counter``); figures are patients·days/s.
+Each benchmark module's ``measure()`` (:mod:`trialsim.benchmarks`) returns a flat dict; the
+keys are merged into an existing ``bench/results.json`` (other benchmarks' keys are kept),
+so the file always holds the latest figure of every field. Targets are those of issue 9.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from trialsim.calibration import protocol_dir
-from trialsim.design import run_design
-from trialsim.model import DEFAULT_PARAMETERS, sample_patient_parameters, simulate
-from trialsim.protocol import load_protocol
-from trialsim.trial import schedules
+from trialsim.benchmarks import model as model_bench
+from trialsim.benchmarks import pipeline as pipeline_bench
+
+RESULTS = Path("bench") / "results.json"
 
 
-def _best(fn: Callable[[], object], repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+def merge_results(path: Path, new: dict[str, Any]) -> dict[str, Any]:
+    """Update ``path``'s JSON object with ``new`` (written atomically) and return it."""
+    old: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text("utf-8"))
+        except json.JSONDecodeError:
+            old = {}
+    merged = {**old, **new}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n", "utf-8")
+    tmp.replace(path)
+    return merged
 
 
-def main() -> None:
+def _fmt(value: float) -> str:
+    if isinstance(value, int) or abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def _target_rows(table: Table, targets: dict[str, tuple[str, float]],
+                 r: dict[str, Any]) -> None:
+    """Columns and one row per target figure: value, target, ratio (> 1 is better), verdict."""
+    for col in ("figure", "value", "target", "ratio", ""):
+        table.add_column(col, justify="left" if col == "figure" else "right")
+    for name, (op, target) in targets.items():
+        if name not in r:
+            continue
+        value = r[name]
+        ratio = value / target if op == ">=" else target / max(value, 1e-300)
+        ok = value >= target if op == ">=" else value <= target
+        table.add_row(name, _fmt(value), f"{op} {_fmt(target)}", f"{ratio:.2f}×",
+                      "[green]ok[/]" if ok else "[red]missed[/]")
+    table.add_section()
+
+
+def pipeline_table(r: dict[str, Any]) -> Table:
+    """The whole-command figures against their targets."""
+    table = Table(title=f"trialsim pipeline: default protocol, {r['pipeline_workers']} "
+                        "workers (simulation time; start-up excluded)")
+    _target_rows(table, pipeline_bench.TARGETS, r)
+    table.add_row("whole command patients·days/s (start-up, folder, report included)",
+                  _fmt(r["pipeline_command_patient_days_per_s"]), "", "", "")
+    table.add_row("run --replicates 1000: wall s / simulation s",
+                  f"{r['pipeline_wall_s']:g} / {r['pipeline_simulation_s']:g}", "", "", "")
+    return table
+
+
+def model_table(r: dict[str, Any]) -> Table:
+    """The model figures against their targets, with the ratio to each target."""
+    table = Table(title=f"trialsim model kernel: {r['model_patients']:,} patients × "
+                        f"{r['model_days']:g} days, He 2020 regimen "
+                        f"(load {r['load_average_1min'][0]:g} on {r['cores']} cores)")
+    _target_rows(table, model_bench.TARGETS, r)
+    table.add_row(f"patients·days/s, {r['model_threads']} thread(s)",
+                  _fmt(r["patient_days_per_s"]), "", "", "")
+    table.add_row("patients·days/s, 1 thread", _fmt(r["patient_days_per_s_1_thread"]),
+                  "", "", "")
+    table.add_row("model seconds (default / 1 thread)",
+                  f"{r['model_s']:.2f} / {r['model_s_1_thread']:.2f}", "", "", "")
+    table.add_row("reference s/patient vs kernel s/patient",
+                  f"{r['reference_s_per_patient']:.3g} / {r['kernel_s_per_patient']:.2g}",
+                  "", "", "")
+    table.add_row("JIT compile s (serial, threaded)",
+                  ", ".join(f"{v:g}" for v in r["jit_compile_s"].values()), "", "", "")
+    table.add_row("largest state error in",
+                  f"{r['max_relative_state_error_state']}", "", "", "")
+    return table
+
+
+BENCHMARKS: list[tuple[str, Callable[[], dict[str, Any]], Callable[[dict], Table]]] = [
+    ("model", model_bench.measure, model_table),
+    ("pipeline", pipeline_bench.measure, pipeline_table),
+]
+
+
+def main(argv: list[str] | None = None) -> None:
     console = Console()
-    p = load_protocol(protocol_dir() / "ld-il2-vs-placebo.toml")
-    sched = schedules(p)
-    days = np.asarray(p.visits.days)
-    horizon = float(days[-1])
-    rng = np.random.default_rng(0)
-
-    def cohort(n: int):
-        pp = sample_patient_parameters(rng.standard_normal(n), DEFAULT_PARAMETERS, p.model, rng)
-        return pp, np.arange(n) % 2
-
-    rows = []
-    for n in (60, 2_000, 10_000):
-        pp, arm = cohort(n)
-        t = _best(lambda pp=pp, arm=arm: simulate(sched, arm, pp, DEFAULT_PARAMETERS, days))
-        rows.append((f"model, {n:,} patients as arrays", n, t))
-    loop_n = 60
-    pp, arm = cohort(loop_n)
-
-    def one_at_a_time() -> None:
-        for i in range(loop_n):
-            sub = type(pp)(**{k: getattr(pp, k)[i:i + 1] for k in pp.__dataclass_fields__})
-            simulate(sched, arm[i:i + 1], sub, DEFAULT_PARAMETERS, days)
-
-    t_loop = _best(one_at_a_time, repeat=1)
-    rows.append((f"model, {loop_n} patients one at a time (loop)", loop_n, t_loop))
-    t_trial = _best(lambda: run_design(p))
-    rows.append(("one full trial (60 patients, cohort → analysis)", p.population.n, t_trial))
-    p200 = p.with_overrides(replicates=200)
-    t200 = _best(lambda: run_design(p200), repeat=1)
-    rows.append(("200 full trials (12,000 patients)", 200 * p.population.n, t200))
-
-    table = Table(title=f"trialsim benchmark: He 2020 design, {horizon:g} days")
-    for col in ("what", "seconds", "patients·days/s"):
-        table.add_column(col, justify="left" if col == "what" else "right")
-    for what, n, t in rows:
-        table.add_row(what, f"{t:.3f}", f"{n * horizon / t:,.0f}")
-    console.print(table)
-    t60 = rows[0][2]
-    console.print(f"arrays vs loop at {loop_n} patients: {t_loop / t60:.1f}× faster")
-    console.print(f"10,000 vs 60 patients: {rows[2][2] / t60:.1f}× the time for "
-                  f"{10_000 / 60:.0f}× the patients")
+    t0 = time.perf_counter()
+    results: dict[str, Any] = {}
+    for name, measure, render in BENCHMARKS:
+        console.print(f"[bold]measuring {name}…[/]")
+        r = measure()
+        results.update(r)
+        console.print(render(r))
+    results["bench_total_s"] = round(time.perf_counter() - t0, 1)
+    results["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    path = Path(argv[0]) if argv else RESULTS
+    merge_results(path, results)
+    console.print(f"wrote {path} ({results['bench_total_s']:g} s)")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

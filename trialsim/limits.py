@@ -9,11 +9,13 @@ Memory model (peak resident bytes, fitted on the 2-core development machine with
 ``/usr/bin/time`` over n = 60-50,000 patients, 3-40 visits and chunks of 1-10 replicates;
 every fitted run was within the estimate, which over-states by ~20-25%)::
 
-    base                                         160 MB (interpreter, numpy, pandas, scipy)
-    + chunk patients  × (300 B × visits + 250 B)  model states and visit records of a chunk
+    base                                         350 MB (interpreter, numpy, pandas, scipy,
+                                                  numba and LLVM; measured 332 MB with the
+                                                  model kernel cached, 345 MB compiling it)
+    + chunk patients  × (380 B × visits + 250 B)  model states and visit records of a chunk
                                                   (× 2 when a second chunk follows: the
                                                   previous one is alive until replaced)
-    + patients        × (420 B × visits + 600 B)  replicate 0 in full: tables and CSV files
+    + patients        × (560 B × visits + 600 B)  replicate 0 in full: tables and CSV files
     + arm patients    × arm doses × 40 B          adverse events: a patients × doses matrix
     + arms × 6-hour steps × 12 × 24 B             plasma IL-2 curves on the 30-minute grid
     all × 1.2
@@ -59,7 +61,7 @@ DEFAULT_SCREENED_PER_ENROLLED = 200.0   # Population.max_screened_per_enrolled's
 MAX_CYCLES = 100_000                # dosing cycles of one arm (expanded one by one)
 
 _GB = 1e9
-_BASE = 160e6
+_BASE = 350e6
 _CHUNK_PER_VISIT, _CHUNK_PER_PATIENT = 380.0, 250.0
 _FIRST_PER_VISIT, _FIRST_PER_PATIENT = 560.0, 600.0
 _PER_DOSE_ENTRY = 40.0
