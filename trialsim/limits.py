@@ -15,7 +15,7 @@ every fitted run was within the estimate, which over-states by ~20-25%)::
     + chunk patients  × (380 B × visits + 250 B)  model states and visit records of a chunk
                                                   (× 2 when a second chunk follows: the
                                                   previous one is alive until replaced)
-    + patients        × (560 B × visits + 600 B)  replicate 0 in full: tables and CSV files
+    + patients        × (640 B × visits + 1.6 kB) replicate 0 in full: tables and CSV files
     + arm patients    × arm doses × 40 B          adverse events: a patients × doses matrix
     + arms × 6-hour steps × 12 × 24 B             plasma IL-2 curves on the 30-minute grid
     all × 1.2
@@ -63,7 +63,7 @@ MAX_CYCLES = 100_000                # dosing cycles of one arm (expanded one by 
 _GB = 1e9
 _BASE = 350e6
 _CHUNK_PER_VISIT, _CHUNK_PER_PATIENT = 380.0, 250.0
-_FIRST_PER_VISIT, _FIRST_PER_PATIENT = 560.0, 600.0
+_FIRST_PER_VISIT, _FIRST_PER_PATIENT = 640.0, 1600.0
 _PER_DOSE_ENTRY = 40.0
 _PATIENT_CHUNK = 20_000             # trialsim.trial.PATIENT_CHUNK
 _COHORT_PER_PATIENT = 480.0         # a large replicate's cohort columns and outcome arrays
