@@ -23,9 +23,10 @@ every fitted run was within the estimate, which over-states by ~20-25%)::
 A replicate of more than ``trialsim.trial.PATIENT_CHUNK`` (20,000) patients is simulated
 in patient chunks and its tables are streamed to Parquet; the two patient terms become::
 
-    + chunk patients × 480 B                      cohort columns, endpoint and outcome arrays
+    + chunk patients × 1.9 kB                     cohort columns, endpoint and outcome arrays
     + 2 × 20,000 × (380 B × visits + 250 B)       model and visit arrays of patient chunks
-    + patients × (200 B × visits + 500 B)         the report reading the tables back
+    + patients × 500 B + 20,000 × 200 B × visits  the report reading the tables back (the
+                                                  visits of the first patient chunk only)
 
 Time model (seconds; within ~30% of runs of 2,000-20,000 patients, 10-2,401 visits, dosing
 every other day to every 72 minutes)::
@@ -66,7 +67,9 @@ _CHUNK_PER_VISIT, _CHUNK_PER_PATIENT = 380.0, 250.0
 _FIRST_PER_VISIT, _FIRST_PER_PATIENT = 640.0, 1600.0
 _PER_DOSE_ENTRY = 40.0
 _PATIENT_CHUNK = 20_000             # trialsim.trial.PATIENT_CHUNK
-_COHORT_PER_PATIENT = 480.0         # a large replicate's cohort columns and outcome arrays
+# a large replicate's cohort, endpoint and outcome arrays: 1,000,000 patients of the default
+# protocol peaked at 2.70 GB (VmHWM, model kernel loaded); the estimate is 3.48 GB
+_COHORT_PER_PATIENT = 1900.0
 _READBACK_PER_VISIT, _READBACK_PER_PATIENT = 200.0, 500.0   # its tables read by the report
 _GRID_BYTES = 12 * 24.0
 _SAFETY = 1.2
@@ -147,7 +150,7 @@ def _memory_parts(protocol: Protocol, chunk: int, doses: list[int]) -> tuple[flo
     else:   # patient chunks; the first trial's tables streamed to Parquet and read back
         patients = (alive * n * _COHORT_PER_PATIENT
                     + 2 * _PATIENT_CHUNK * (_CHUNK_PER_VISIT * v + _CHUNK_PER_PATIENT)
-                    + n * (_READBACK_PER_VISIT * v + _READBACK_PER_PATIENT))
+                    + n * _READBACK_PER_PATIENT + _PATIENT_CHUNK * _READBACK_PER_VISIT * v)
     dosing = (max(per_arm, default=0.0) * _PER_DOSE_ENTRY
               + len(protocol.arms) * steps * _GRID_BYTES)
     return _SAFETY * patients, _SAFETY * dosing

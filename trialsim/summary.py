@@ -86,8 +86,10 @@ def summary_document(protocol: Protocol, result: DesignResult, *,
               else result.first.trial_effect)
     if effect is not None:
         doc["trial_effect_first_replicate"] = effect.to_dict()
-    if result.first.detail is not None and result.first.detail.parameter_set is not None:
-        doc["parameter_set_first_replicate"] = result.first.detail.parameter_set.to_dict()
+    pset = (result.first.detail.parameter_set if result.first.detail is not None
+            else result.first.parameter_set)
+    if pset is not None:
+        doc["parameter_set_first_replicate"] = pset.to_dict()
     if result.oc is not None:
         primary = result.oc.comparisons[0]
         doc["power"] = primary.power

@@ -63,6 +63,7 @@ class TrialResult:
     # no detail; its between-trial effect is kept here, and ``tables`` names the tables its
     # chunks were written to (by the sink given to simulate_enrolled), if any.
     trial_effect: Any = None
+    parameter_set: Any = None
     tables: dict[str, str] | None = None
 
     def _mechanistic(self) -> MechanisticDetail:
@@ -248,6 +249,7 @@ def _in_patient_chunks(protocol: Protocol, model: Any, e: Enrolled,
         part = _patients(e, rows)
         o = model.simulate(protocol, [part])[0]
         effect = getattr(o.detail, "trial_effect", None)
+        pset = getattr(o.detail, "parameter_set", None)
         if sink is not None:
             sink(TrialResult(protocol, e.replicate, part.cohort, part.arm, part.strata,
                              part.enrol_day, part.dropout_day if o.dropout_day is None
@@ -260,7 +262,8 @@ def _in_patient_chunks(protocol: Protocol, model: Any, e: Enrolled,
                      None if parts[0].dropout_day is None
                      else np.concatenate([o.dropout_day for o in parts]))
     tables = getattr(sink, "tables", None) if sink is not None else None
-    return _result(protocol, e, whole, trial_effect=effect, tables=tables)
+    return _result(protocol, e, whole, trial_effect=effect, parameter_set=pset,
+                   tables=tables)
 
 
 def _concat_endpoint(parts: list[EndpointData]) -> EndpointData:

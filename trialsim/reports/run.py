@@ -21,7 +21,7 @@ from trialsim.protocol import Protocol
 from trialsim.reports import cells
 from trialsim.reports import run_figures as figs
 from trialsim.reports.html import esc, img, kv, page, pct, scope, table
-from trialsim.reports.tables import read_table
+from trialsim.reports.tables import is_sampled, read_table
 
 
 def describe_regimen(regimen: Any) -> str:
@@ -332,7 +332,10 @@ def run_report_html(run_dir: Path) -> str:
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     p = load_protocol(run_dir / "protocol.toml")
     patients = read_table(run_dir, "patients")
-    visits = read_table(run_dir, "visits", VISIT_COLUMNS)
+    # a large trial's time course from its first patient chunk (20,000 patients): the
+    # quartile bands are the same to the pixel and memory stays bounded
+    visits = read_table(run_dir, "visits", VISIT_COLUMNS, first_groups=1)
+    sampled = is_sampled(run_dir, "visits", 1)
     reps = (pd.read_csv(run_dir / "replicates.csv")
             if (run_dir / "replicates.csv").is_file() else None)
     arms = [a["name"] for a in summary["arms"]]
@@ -358,7 +361,8 @@ def run_report_html(run_dir: Path) -> str:
     if visits is not None:
         body.append(img(figs.time_course_png(visits, arms), "immune markers over time",
                         "Median and interquartile band by arm, observed patients (one "
-                        "trial)."))
+                        "trial" + ("; its first 20,000 patients" if sampled else "")
+                        + ")."))
         body.append(img(figs.il2_png(p), "IL-2 concentration",
                         "Plasma IL-2 of a typical patient (population PK parameters) per "
                         "arm."))

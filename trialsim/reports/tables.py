@@ -27,15 +27,35 @@ def table_path(run_dir: Path, name: str) -> Path | None:
     return None
 
 
-def read_table(run_dir: Path, name: str, columns: list[str] | None = None
-               ) -> pd.DataFrame | None:
-    """The table ``name`` of a run folder (Parquet or CSV), only ``columns`` if given."""
+def read_table(run_dir: Path, name: str, columns: list[str] | None = None,
+               first_groups: int | None = None) -> pd.DataFrame | None:
+    """The table ``name`` of a run folder (Parquet or CSV), only ``columns`` if given.
+
+    ``first_groups``: of a Parquet table, only its first row groups (each one patient chunk
+    of a large trial), so a figure of a million-patient trial is drawn from its first
+    chunk's patients rather than holding every visit in memory; a CSV is read whole."""
     path = table_path(run_dir, name)
     if path is None:
         return None
     if path.suffix == ".parquet":
-        return pd.read_parquet(path, columns=columns)
+        if first_groups is None:
+            return pd.read_parquet(path, columns=columns)
+        import pyarrow.parquet as pq
+
+        f = pq.ParquetFile(path)
+        groups = list(range(min(first_groups, f.num_row_groups)))
+        return f.read_row_groups(groups, columns=columns).to_pandas()
     return pd.read_csv(path, usecols=columns)
+
+
+def is_sampled(run_dir: Path, name: str, first_groups: int) -> bool:
+    """Whether :func:`read_table` with ``first_groups`` leaves rows of ``name`` out."""
+    path = table_path(run_dir, name)
+    if path is None or path.suffix != ".parquet":
+        return False
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).num_row_groups > first_groups
 
 
 class ParquetTables:
