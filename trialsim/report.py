@@ -127,18 +127,6 @@ def immunology_table(protocol: Protocol, result: DesignResult) -> Table:
     return t
 
 
-def _describe_arm(kind: str, a: dict[str, Any]) -> str:
-    if kind == "binary":
-        rate = "–" if a["rate"] is None else _pct(a["rate"])
-        return f"{a['responders']}/{a['n']} ({rate})"
-    if kind == "continuous":
-        if a["mean"] is None:
-            return "–"
-        sd = "–" if a["sd"] is None else f"{a['sd']:.2f}"
-        return f"{a['mean']:.2f} (SD {sd}, n {a['n']})"
-    return f"{a['events']} events, {a['follow_up_days'] / 365.25:.1f} patient-years"
-
-
 def endpoints_table(summary: dict[str, Any]) -> Table:
     """Every endpoint of the trial shown, per arm (descriptive: responders/assessed, mean
     (SD), events/follow-up), from the summary document's ``endpoints``."""
@@ -149,7 +137,7 @@ def endpoints_table(summary: dict[str, Any]) -> Table:
         when = (f"week {e['week']:g}, {e['missing_rule']}" if "week" in e
                 else "whole follow-up")
         label = e["label"] + (" (primary)" if e.get("primary") else "")
-        t.add_row(label, when, *(_describe_arm(e["kind"], a) for a in e["arms"]))
+        t.add_row(label, when, *(cells.endpoint_summary_cell(e["kind"], a) for a in e["arms"]))
     return t
 
 

@@ -123,3 +123,15 @@ def multiplicity_note(summary_analysis: dict[str, Any], comps: list[dict[str, An
              "hochberg": "Hochberg (step-up)", "dunnett": "Dunnett (single-step, many-to-one)"}
     return (f"{k} comparisons with control; decisions use {names.get(rule, rule)}-adjusted "
             f"p-values against alpha {alpha:g}, controlling the family-wise error.")
+
+
+def endpoint_summary_cell(kind: str, a: dict[str, Any]) -> str:
+    """One arm of a descriptive endpoint summary (``summary.json`` ``endpoints``):
+    responders/assessed (rate), mean (SD, n), or events per follow-up."""
+    if kind == "binary":
+        return DASH if a["rate"] is None else f"{a['responders']}/{a['n']} ({_pct(a['rate'])})"
+    if kind == "continuous":
+        if a["mean"] is None:
+            return DASH
+        return f"{a['mean']:.2f} (SD {_num(a['sd'])}, n {a['n']})"
+    return f"{a['events']} events, {a['follow_up_days'] / 365.25:.1f} patient-years"

@@ -225,24 +225,13 @@ def _analysed_secondary(summary: dict[str, Any]) -> str:
     return "".join(parts) + f'<p class="note">{esc(note)}</p>'
 
 
-def _endpoint_cell(kind: str, a: dict[str, Any]) -> str:
-    if kind == "binary":
-        return "–" if a["rate"] is None else f"{a['responders']}/{a['n']} ({pct(a['rate'])})"
-    if kind == "continuous":
-        if a["mean"] is None:
-            return "–"
-        sd = "–" if a["sd"] is None else f"{a['sd']:.2f}"
-        return f"{a['mean']:.2f} (SD {sd}; n {a['n']})"
-    return f"{a['events']} events / {a['follow_up_days'] / 365.25:.1f} patient-years"
-
-
 def _secondary(summary: dict[str, Any], patients: pd.DataFrame, arms: list[str]) -> str:
     parts = []
     eps = [e for e in summary.get("endpoints") or [] if not e.get("primary")]
     if eps:
         rows = [(e["label"], e["kind"],
                  f"week {e['week']:g}, {e['missing_rule']}" if "week" in e else
-                 "whole follow-up", *(_endpoint_cell(e["kind"], a) for a in e["arms"]))
+                 "whole follow-up", *(cells.endpoint_summary_cell(e["kind"], a) for a in e["arms"]))
                 for e in eps]
         parts.append(f"<h3>Secondary endpoints{scope(True)}</h3>"
                      + table(["endpoint", "kind", "when, missing data", *arms], rows))
