@@ -25,12 +25,14 @@ from trialsim.outcome.mechanistic import schedules
 from trialsim.protocol import Protocol
 from trialsim.randomization import randomize, strata_labels
 from trialsim.stats.analysis import analyse_trial
+from trialsim.stats.analysis_batch import analyse_trials
 from trialsim.stats.endpoint_data import EndpointData
 from trialsim.stats.results import TrialAnalysis
 from trialsim.streams import ReplicateStreams, Stage
 
-__all__ = ["PATIENT_CHUNK", "TrialResult", "analyse", "endpoint_data", "enrol_and_randomise",
-           "ordered", "schedules", "simulate_enrolled", "simulate_trial", "simulate_trials"]
+__all__ = ["PATIENT_CHUNK", "TrialResult", "analyse", "analyse_many", "endpoint_data",
+           "enrol_and_randomise", "ordered", "schedules", "simulate_enrolled", "simulate_trial",
+           "simulate_trials"]
 
 DAYS_PER_MONTH = 30.4375
 # Patients of one replicate simulated as one array system: larger replicates run in chunks
@@ -215,6 +217,21 @@ def analyse(protocol: Protocol,
                          sequence=a.sequence)
 
 
+def analyse_many(protocol: Protocol,
+                 endpoints: Sequence[Mapping[str, EndpointData]],
+                 arms: Sequence[np.ndarray], strata: Sequence[np.ndarray]
+                 ) -> list[TrialAnalysis]:
+    """``[analyse(protocol, e, a, s) for e, a, s in zip(endpoints, arms, strata)]``,
+    every endpoint analysed for all the trials at once
+    (:func:`trialsim.stats.analysis_batch.analyse_trials`: the same results, vectorised)."""
+    a = protocol.analysis
+    return analyse_trials([ordered(protocol, e) for e in endpoints], arms, strata,
+                          [x.name for x in protocol.arms],
+                          protocol.arms.index(protocol.control_arm), alpha=a.alpha,
+                          sided=a.sided, multiplicity=a.multiplicity, methods=a.methods,
+                          sequence=a.sequence)
+
+
 def simulate_trials(protocol: Protocol, replicates: Sequence[int],
                     params: ModelParameters = DEFAULT_PARAMETERS,
                     source: str = "protocol", *, conditional: bool = False,
@@ -300,20 +317,30 @@ def simulate_enrolled(protocol: Protocol, batch: Sequence[Enrolled],
                           fixed_effect=fixed_effect)
     if all(e.n <= PATIENT_CHUNK for e in batch):
         outcomes: list[Outcomes] = model.simulate(protocol, batch)
-        return [_result(protocol, e, o) for e, o in zip(batch, outcomes, strict=True)]
+        data = [endpoint_data(protocol, e, o) for e, o in zip(batch, outcomes, strict=True)]
+        analyses = analyse_many(protocol, data, [e.arm for e in batch],
+                                [e.strata for e in batch])
+        return [_result(protocol, e, o, data=d, analysis=an)
+                for e, o, d, an in zip(batch, outcomes, data, analyses, strict=True)]
     return [simulate_enrolled(protocol, [e], params, conditional=conditional,
                               fixed_effect=fixed_effect)[0] if e.n <= PATIENT_CHUNK
             else _in_patient_chunks(protocol, model, e, sink) for e in batch]
 
 
-def _result(protocol: Protocol, e: Enrolled, o: Outcomes, **extra: Any) -> TrialResult:
+def _result(protocol: Protocol, e: Enrolled, o: Outcomes, *,
+            data: dict[str, EndpointData] | None = None,
+            analysis: TrialAnalysis | None = None, **extra: Any) -> TrialResult:
     """A replicate's result: its outcomes and the analysis of every endpoint (missing
-    values, NaN, are handled by the analyses)."""
-    data = endpoint_data(protocol, e, o)
+    values, NaN, are handled by the analyses); ``data`` and ``analysis`` when the caller
+    computed them (all replicates of a batch analysed at once)."""
+    if data is None:
+        data = endpoint_data(protocol, e, o)
+    if analysis is None:
+        analysis = analyse(protocol, data, e.arm, e.strata)
     return TrialResult(
         protocol, e.replicate, e.cohort, e.arm, e.strata, e.enrol_day,
         e.dropout_day if o.dropout_day is None else o.dropout_day, o.responder,
-        analyse(protocol, data, e.arm, e.strata), o.detail, data, **extra)
+        analysis, o.detail, data, **extra)
 
 
 def simulate_trial(protocol: Protocol, replicate: int = 0,

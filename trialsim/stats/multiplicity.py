@@ -151,15 +151,17 @@ def dunnett_critical(n_arms: Sequence[float], n_control: float, alpha: float, *,
 def fixed_sequence(families: Sequence[npt.ArrayLike]) -> list[np.ndarray]:
     """Serial gatekeeping across families tested in order (see module docstring).
 
-    ``families[k]`` are family k's adjusted p-values (already adjusted within the family);
-    returns them raised to at least the largest adjusted p-value of every earlier family
-    (NaN counts as 1: an earlier family without an answer closes the gate).
+    ``families[k]`` are family k's adjusted p-values (already adjusted within the family),
+    along the last axis; leading axes (e.g. replicates) are independent trials. Returns
+    them raised to at least the largest adjusted p-value of every earlier family (NaN
+    counts as 1: an earlier family without an answer closes the gate).
     """
-    out, gate = [], 0.0
+    out: list[np.ndarray] = []
+    gate: np.ndarray | float = 0.0
     for fam in families:
         a = np.asarray(fam, dtype=float)
-        g = np.where(np.isnan(a), np.nan, np.maximum(a, gate))
+        g = np.where(np.isnan(a), np.nan, np.maximum(a, np.asarray(gate)[..., None]))
         out.append(g)
-        if a.size:
-            gate = max(gate, float(np.max(np.where(np.isnan(a), 1.0, g))))
+        if a.shape[-1]:
+            gate = np.maximum(gate, np.max(np.where(np.isnan(a), 1.0, g), axis=-1))
     return out
