@@ -323,8 +323,8 @@ def _normal_wald(r: _Raws, i: int, b: np.ndarray, se: np.ndarray, q: float,
     with np.errstate(invalid="ignore", over="ignore"):
         z = b / se
         lo, hi = b - q * se, b + q * se
-    r.est[:, i] = np.exp(b) if log else b
-    r.lo[:, i], r.hi[:, i] = (np.exp(lo), np.exp(hi)) if log else (lo, hi)
+        r.est[:, i] = np.exp(b) if log else b
+        r.lo[:, i], r.hi[:, i] = (np.exp(lo), np.exp(hi)) if log else (lo, hi)
     r.p_two[:, i] = special.ndtr(-np.abs(z)) * 2
     r.p_greater[:, i], r.p_less[:, i] = special.ndtr(-z), special.ndtr(z)
 

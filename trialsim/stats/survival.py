@@ -137,6 +137,9 @@ def cox(data: EndpointData, arm: np.ndarray, strata: np.ndarray, names: Sequence
                 ["an arm without patients: no Cox model"])
     x = np.column_stack([(a == j).astype(float) for j in active])
     events_ok = all(ev[(a == j) | (a == control)].any() for j in active)
+    if not events_ok:   # nothing to fit (statsmodels fails without any event)
+        return ([undefined(estimand, "ratio", increasing=False) for _ in active],
+                ["Cox model cannot be fitted (no events in an arm pair)"])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
