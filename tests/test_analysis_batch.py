@@ -5,7 +5,7 @@ scipy and statsmodels per trial): floats to 1e-9 relative, everything else ident
 from __future__ import annotations
 
 import math
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -173,8 +173,11 @@ def test_two_arms_one_sided_and_strata_labels() -> None:
 
 def test_ragged_replicates_and_bad_input_fall_back() -> None:
     rng = np.random.default_rng(4)
-    trials = [_trial(rng, n=60), _trial(rng, n=61)]             # different sizes
+    trials = [_trial(rng, n=60), _trial(rng, n=61), _trial(rng, n=60)]   # two sizes
     _check(trials)
+    e, arm, strata = _trial(rng)
+    other = [replace(x, baseline=None) for x in e]               # endpoints that differ
+    _check([(e, arm, strata), (other, arm, strata)])
     e, arm, strata = _trial(rng)
     e[0] = EndpointData("sri4", "binary", np.full(60, 2.0))
     with pytest.raises(ValueError, match="must hold 0, 1 or NaN"):

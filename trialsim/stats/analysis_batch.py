@@ -23,9 +23,10 @@ replicate whose endpoint is degenerate for a method (an arm without patients, a 
 cannot be fitted, …) has that endpoint analysed by
 :func:`~trialsim.stats.analysis.analyse_endpoint`, as are repeated-measures GEE endpoints
 (statsmodels' GEE stops at its own tolerance, which a batched fit would not reproduce to
-1e-9). Replicates of different sizes or endpoint shapes, and invalid input, go to
-``analyse_trial`` whole (which raises its errors). ``tests/test_analysis_batch.py`` checks
-the two paths agree (floats to 1e-9 relative; roles, decisions and warnings identical).
+1e-9). Replicates of different sizes are batched size by size; replicates whose endpoints
+differ in shape or type, and invalid input, go to ``analyse_trial`` whole (which raises its
+errors). ``tests/test_analysis_batch.py`` checks the two paths agree (floats to 1e-9
+relative; roles, decisions and warnings identical).
 """
 
 from __future__ import annotations
@@ -581,6 +582,19 @@ def analyse_trials(trials: Sequence[Sequence[EndpointData]], arms: Sequence[np.n
 
     if not trials:
         return []
+    sizes = [np.shape(a) for a in arms]
+    if len(set(sizes)) > 1 and all(len(z) == 1 for z in sizes):
+        # replicates of different sizes: each size batched on its own
+        out: list[TrialAnalysis | None] = [None] * len(trials)
+        for size in set(sizes):
+            idx = [i for i, z in enumerate(sizes) if z == size]
+            part = analyse_trials([trials[i] for i in idx], [arms[i] for i in idx],
+                                  [strata[i] for i in idx], names, control, alpha=alpha,
+                                  sided=sided, multiplicity=multiplicity, methods=methods,
+                                  sequence=sequence)
+            for i, an in zip(idx, part, strict=True):
+                out[i] = an
+        return [an for an in out if an is not None]
     n = np.shape(arms[0])[0] if np.ndim(arms[0]) == 1 else -1
     counts = {len(t) for t in trials}
     if (n < 0 or len(counts) != 1 or not trials[0]
