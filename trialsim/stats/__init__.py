@@ -4,6 +4,8 @@
   endpoint's outcomes reach an analysis;
 * :mod:`~trialsim.stats.analysis` — the analysis registry (method name → analysis) and
   ``analyse_trial``: primary and secondary endpoints, multiplicity, fixed sequence;
+* :mod:`~trialsim.stats.analysis_batch` — ``analyse_trials``: the same analysis of many
+  replicates at once, vectorised (the path a run takes; tested against ``analyse_trial``);
 * :mod:`~trialsim.stats.results` — the one result type (estimand, estimate, interval,
   p-values, decision per comparison with control);
 * :mod:`~trialsim.stats.rates`, :mod:`~trialsim.stats.continuous`,
