@@ -495,14 +495,13 @@ class _Ragged(Exception):
 
 def _stack(parts: list[EndpointData], n: int) -> _Stack | None:
     """The replicates' endpoint as arrays, or None when they differ in shape or type."""
+    def key(e: EndpointData) -> tuple:
+        return (e.name, e.kind, e.higher_is_better, e.event is None, e.baseline is None,
+                e.repeated is None, e.imputations is None, np.shape(e.value))
+
     first = parts[0]
-    for e in parts:
-        if (e.name != first.name or e.kind != first.kind
-                or e.higher_is_better != first.higher_is_better
-                or any((getattr(e, a) is None) != (getattr(first, a) is None)
-                       for a in ("event", "baseline", "repeated", "imputations"))
-                or np.shape(e.value) != (n,)):
-            return None
+    if key(first)[-1] != (n,) or any(key(e) != key(first) for e in parts):
+        return None
 
     def cat(attr: str, dtype: Any = float) -> np.ndarray | None:
         arrays = [getattr(e, attr) for e in parts]
