@@ -112,7 +112,12 @@ class PatientStream(_PatientDraws):
         self.ids = np.arange(ids) if np.ndim(ids) == 0 else np.asarray(ids, dtype=np.int64)
         self.n = int(self.ids.size)
         self._block, self._row = np.divmod(self.ids, BLOCK)
-        self._needed = np.unique(self._block)
+        self._needed, where = np.unique(self._block, return_inverse=True)
+        self._where = where.ravel()
+        # A block's generator fills rows in order, so drawing only up to the last row
+        # anybody needs gives those rows the values a full BLOCK-row draw gives them.
+        self._rows = np.zeros(self._needed.size, dtype=np.int64)
+        np.maximum.at(self._rows, self._where, self._row + 1)
         self._calls = 0
 
     def _blocks(self, method: str, size: int | tuple[int, ...], *args: Any) -> np.ndarray:
@@ -123,9 +128,16 @@ class PatientStream(_PatientDraws):
         self._calls += 1
         if self.n == 0:
             return np.zeros(shape)
-        parts = np.stack([getattr(generator(self.seed, *self.key, call, int(b)), method)(
-            *args, size=(BLOCK, *shape[1:])) for b in self._needed])
-        return parts[np.searchsorted(self._needed, self._block), self._row]
+        parts = [getattr(generator(self.seed, *self.key, call, int(b)), method)(
+            *args, size=(int(rows), *shape[1:])) for b, rows in zip(self._needed, self._rows,
+                                                                   strict=True)]
+        if len(parts) == 1:
+            return parts[0][self._row]
+        out = np.empty(shape)
+        for k, part in enumerate(parts):
+            mine = self._where == k
+            out[mine] = part[self._row[mine]]
+        return out
 
 
 class StackedStream(_PatientDraws):
