@@ -21,7 +21,7 @@ Equations (t in days; θ exposure factor, δ IL-2 deficiency, per patient)::
     dD/dt    = k_D (max(R − 1, 0) − D)
     occ_r    = IL2 / (IL2 + EC50_αβγ);  occ_k = IL2 / (IL2 + EC50_βγ)
     dS/dt    = k_S (occ_r − S)
-    dR/dt    = k_R R (1 + (g_R/φ) (S − S0)/(1 − S0) − R)                   (logistic)
+    dR/dt    = k_R R (1 + g_R·(S − S0)/(1 − S0) − R)    g_R/φ where S > S0  (logistic)
     dK/dt    = k_K K (1 + g_K (occ_k − occ_k0)/(1 − occ_k0) − K)
     Ag       = (1 − λ) + λ X                                                (autoantigen loop)
     dF/dt    = k_F (Ag (1 + s_F)/(1 + s_F R) − F)
@@ -89,16 +89,18 @@ class Trajectory:
 
 
 def _constants(patients: PatientParameters, p: ModelParameters) -> tuple[np.ndarray, np.ndarray]:
-    """The kernel's per-patient constants (n, 6) and population constants, computed once
+    """The kernel's per-patient constants (n, 7) and population constants, computed once
     (column names: ``kernel.PAT_COLUMNS`` and ``kernel.POP_ENTRIES``)."""
     pp = patients
     # A host with a baseline Treg pool φ = treg_pool times the SLE one (trialsim.model.hosts):
-    # IL-2 consumption and the IL-2-sustained niche are absolute numbers of cells, so in
-    # units of the host's own baseline the sinks are φ times and the gain 1/φ times SLE's.
+    # IL-2 consumption and the niche exogenous IL-2 adds are absolute numbers of cells, so
+    # in units of the host's own baseline the sinks are φ times and the gain above the
+    # baseline signal 1/φ times SLE's; a shortfall below it shrinks the host's own pool
+    # with the SLE gain.
     phi = p.treg_pool
     pat = np.column_stack([
-        pp.exposure, p.endogenous_il2_pm * pp.il2_deficiency, pp.treg_gain / phi,
-        pp.tfh_suppression, pp.th17_suppression, pp.soc_effect,
+        pp.exposure, p.endogenous_il2_pm * pp.il2_deficiency, pp.treg_gain,
+        pp.tfh_suppression, pp.th17_suppression, pp.soc_effect, pp.treg_gain / phi,
     ])
     pop = np.array([
         p.ec50_treg_pm, p.ec50_effector_pm, p.treg_sink * phi, p.desensitisation_sink * phi,

@@ -58,7 +58,7 @@ HOSTS: dict[str, Host] = {
             "'relative functional deficiency of IL-2' (Matsuoka K et al., Sci Transl Med "
             "2013;5:179ra43, abstract). Size: no count of the same Treg gate in both "
             "populations was found, so the value is fitted to Koreth 2011 (daily 1 MIU/m², "
-            "Treg > 8x at week 4); the target's 8-12x holds for 0.22-0.33 (docs/model.md "
+            "Treg > 8x at week 4); the target's 8-12x holds for 0.22-0.34 (docs/model.md "
             "§9.4)")},
     ),
 }

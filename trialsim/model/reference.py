@@ -70,7 +70,8 @@ def _rhs(p: ModelParameters, theta: float, c_endo: float, occ_r0: float, occ_k0:
         dy = np.empty_like(y)
         dy[0] = p.signal_rate * (occ_r - S)
         dy[1] = p.desensitisation_rate * (max(R - 1.0, 0.0) - D)
-        dy[2] = p.treg_return * R * (1.0 + treg_gain / phi * (S - occ_r0) / (1.0 - occ_r0) - R)
+        gain = treg_gain / phi if S - occ_r0 > 0.0 else treg_gain   # trialsim.model.hosts
+        dy[2] = p.treg_return * R * (1.0 + gain * (S - occ_r0) / (1.0 - occ_r0) - R)
         dy[3] = p.effector_return * K * (
             1.0 + p.effector_gain * (occ_k - occ_k0) / (1.0 - occ_k0) - K)
         dy[4] = p.tfh_rate * (ag * (1.0 + s_f) / (1.0 + s_f * R) - F)
