@@ -71,7 +71,7 @@ class ModelParameters:
         0.3, "-", "assumed",
         "extra IL-2 consumption per unit of accumulated desensitisation: under daily dosing "
         "Treg peak in week 1-2 then fall slowly despite dosing (direction of Koreth 2011 and "
-        "Blood Adv 2019; the cGVHD peak of > 8× at week 4 is not reproduced)")
+        "Blood Adv 2019; their cGVHD patients peaked at week 4, the model in week 1)")
     treg_pool: float = _p(
         1.0, "-", "derived",
         "the host's baseline Treg count relative to the SLE patients the model is "
