@@ -107,6 +107,14 @@ def test_cgvhd_host_only_changes_the_cgvhd_target(checks) -> None:
     assert "cgvhd host" in c.what and 3.0 < sle < 4.0 and c.simulated > 2 * sle
 
 
+def test_fitted_treg_target_is_reported_as_a_fit(checks) -> None:
+    """Koreth 2011 is met by construction (the cGVHD treg_pool is fitted to it): the report
+    says so, and only for that target."""
+    fits = {k for k, c in checks.items() if k.startswith("treg.") and c.what.startswith("FIT")}
+    assert fits == {"treg.koreth2011.daily.week4"}
+    assert "cgvhd treg_pool fitted to it" in checks["treg.koreth2011.daily.week4"].what
+
+
 def test_schedule_matters_for_treg_expansion(checks) -> None:
     """The same weekly dose given daily for 5 days expands Treg more than every other day,
     and a single small dose barely moves them."""

@@ -54,6 +54,21 @@ def test_every_host_value_is_labelled_and_sourced() -> None:
             assert value > 0
 
 
+def test_fitted_host_values_and_their_targets_agree() -> None:
+    """A host value fitted to a [[treg_target]] says so (its source begins "fitted to"), and
+    that target declares it (``fitted``), so the calibration report labels it a fit, not a
+    validation; a value later set from an independent source must drop both."""
+    from trialsim.calibration import load_treg_targets
+
+    declared = {(t["host"], t["fitted"]) for t in load_treg_targets() if "fitted" in t}
+    labelled = {(h.name, name) for h in HOSTS.values()
+                for name, (_, kind, _) in h.changes.items() if kind == "fitted"}
+    assert declared == labelled == {("cgvhd", "treg_pool")}
+    for host, name in labelled:
+        assert HOSTS[host].changes[name][2].startswith("fitted to Koreth 2011 (not an "
+                                                       "independent check)")
+
+
 def test_cgvhd_host_without_drug_stays_at_baseline() -> None:
     days = np.arange(0.0, 85.0, 7.0)
     arm, traj = _course(CGVHD, days)

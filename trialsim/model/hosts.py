@@ -48,18 +48,19 @@ HOSTS: dict[str, Host] = {
         "(CD4-lymphopenic, Treg-deficient)",
         {"treg_pool": (
             0.3, "fitted",
-            "baseline Treg count of steroid-refractory cGVHD patients relative to SLE "
-            "patients. Direction sourced: after myeloablative HSCT thymic generation of "
-            "naive Treg is markedly impaired and prolonged CD4 lymphopenia leaves a relative "
-            "Treg deficiency associated with extensive cGVHD (Matsuoka K et al., J Clin "
-            "Invest 2010;120:1479, abstract); thymic Treg production stays markedly decreased "
-            "for 2 years (Alho AC et al., Blood 2016;127:646, abstract); cGVHD has 'inadequate "
-            "reconstitution' of Treg (Koreth J et al., Blood 2016;128:130, abstract) and a "
-            "'relative functional deficiency of IL-2' (Matsuoka K et al., Sci Transl Med "
-            "2013;5:179ra43, abstract). Size: no count of the same Treg gate in both "
-            "populations was found, so the value is fitted to Koreth 2011 (daily 1 MIU/m², "
-            "Treg > 8x at week 4); the target's 8-12x holds for 0.22-0.34 (docs/model.md "
-            "§9.4)")},
+            "fitted to Koreth 2011 (not an independent check): the Koreth target (daily "
+            "1 MIU/m², Treg > 8x at week 4; 8-12x holds for 0.22-0.34, docs/model.md §9.4) is "
+            "a fit of this value, not a validation. Meaning: baseline Treg count of "
+            "steroid-refractory cGVHD patients relative to SLE patients. Direction sourced: "
+            "after myeloablative HSCT thymic generation of naive Treg is markedly impaired and "
+            "prolonged CD4 lymphopenia leaves a relative Treg deficiency associated with "
+            "extensive cGVHD (Matsuoka K et al., J Clin Invest 2010;120:1479, abstract); "
+            "thymic Treg production stays markedly decreased for 2 years (Alho AC et al., "
+            "Blood 2016;127:646, abstract); cGVHD has 'inadequate reconstitution' of Treg "
+            "(Koreth J et al., Blood 2016;128:130, abstract) and a 'relative functional "
+            "deficiency of IL-2' (Matsuoka K et al., Sci Transl Med 2013;5:179ra43, "
+            "abstract). Size: no absolute Treg count (per µL, same gate) of steroid-refractory "
+            "cGVHD and of SLE patients was found (search of Nov 2026, docs/model.md §3.2.1)")},
     ),
 }
 DEFAULT_HOST = "sle"
