@@ -107,8 +107,10 @@ class PatientStream(_PatientDraws):
     :class:`numpy.random.Generator` for the shapes trialsim uses: ``size[0]`` must be ``n``.
     """
 
-    def __init__(self, seed: int, key: tuple[int, ...], ids: int | np.ndarray) -> None:
+    def __init__(self, seed: int, key: tuple[int, ...], ids: int | np.ndarray,
+                 memo: dict | None = None) -> None:
         self.seed, self.key = seed, tuple(int(k) for k in key)
+        self.memo = memo
         self.ids = np.arange(ids) if np.ndim(ids) == 0 else np.asarray(ids, dtype=np.int64)
         self.n = int(self.ids.size)
         self._block, self._row = np.divmod(self.ids, BLOCK)
@@ -128,6 +130,16 @@ class PatientStream(_PatientDraws):
         self._calls += 1
         if self.n == 0:
             return np.zeros(shape)
+        if self.memo is not None:
+            key = (self.key, call, method, shape, args, self.ids.tobytes())
+            if key not in self.memo:
+                draw = self._draw(call, method, shape, *args)
+                draw.flags.writeable = False         # shared by both passes: never edited
+                self.memo[key] = draw
+            return self.memo[key]
+        return self._draw(call, method, shape, *args)
+
+    def _draw(self, call: int, method: str, shape: tuple[int, ...], *args: Any) -> np.ndarray:
         parts = [getattr(generator(self.seed, *self.key, call, int(b)), method)(
             *args, size=(int(rows), *shape[1:])) for b, rows in zip(self._needed, self._rows,
                                                                    strict=True)]
@@ -159,10 +171,22 @@ class StackedStream(_PatientDraws):
 
 
 class ReplicateStreams:
-    """The streams of one replicate of a protocol seed."""
+    """The streams of one replicate of a protocol seed.
 
-    def __init__(self, seed: int, replicate: int) -> None:
+    With ``memo`` (a dict; see :meth:`remembering`) patient draws are kept by their key,
+    call, method, shape and patients, so simulating the same enrolled patients a second time
+    (conditional power: the same trial with its typical placebo response) reuses them
+    instead of drawing them again. The values are the same either way.
+    """
+
+    def __init__(self, seed: int, replicate: int, memo: dict | None = None) -> None:
         self.seed, self.replicate = int(seed), int(replicate)
+        self.memo = memo
+
+    def remembering(self) -> ReplicateStreams:
+        """The same streams, keeping patient draws for a second pass over the same patients
+        (memory grows with the patients × draws of one replicate: use it for small ones)."""
+        return ReplicateStreams(self.seed, self.replicate, {})
 
     def generator(self, stage: Stage, *key: int) -> np.random.Generator:
         """A trial-level (or per-block / per-stratum) generator of ``stage``."""
@@ -170,4 +194,4 @@ class ReplicateStreams:
 
     def patients(self, stage: Stage, ids: int | np.ndarray) -> PatientStream:
         """Patient-keyed draws of ``stage`` for the patients ``ids`` (an int n: 0 … n−1)."""
-        return PatientStream(self.seed, (self.replicate, stage), ids)
+        return PatientStream(self.seed, (self.replicate, stage), ids, self.memo)
