@@ -195,3 +195,23 @@ def test_example_protocols(path: Path) -> None:
     results = simulate_trials(protocol, range(3))
     assert_same_analyses([r.analysis for r in results],
                          [analyse(protocol, r.endpoints, r.arm, r.strata) for r in results])
+
+
+@pytest.mark.parametrize("binary", KINDS["binary"])
+def test_a_replicate_does_not_depend_on_its_batch(binary: str) -> None:
+    """Bit for bit: results must not depend on the chunk size (replicates sharing a batch),
+    including multiple imputation, degenerate replicates and a stratum only some have."""
+    rng = np.random.default_rng(8)
+    i = KINDS["binary"].index(binary)
+    trials = _degenerate(rng)
+    e, arm, strata = trials[-1]
+    trials[-1] = (e, arm, np.where(rng.random(arm.size) < 0.2, 2, strata))  # a third stratum
+    kw = {"methods": {"binary": binary, "continuous": "ancova",
+                      "time-to-event": KINDS["time-to-event"][i % 2]},
+          "sequence": ("bicla",)}
+    mi = [_trial(rng, imputations=4) for _ in range(3)]
+    for group in (trials, mi):
+        together = analyse_trials(*zip(*group, strict=True), NAMES, 0, **kw)
+        for t, an in zip(group, together, strict=True):
+            alone = analyse_trials([t[0]], [t[1]], [t[2]], NAMES, 0, **kw)[0]
+            assert repr(alone.to_dict()) == repr(an.to_dict())

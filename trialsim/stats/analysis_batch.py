@@ -318,6 +318,36 @@ def _cmh(s: _Stack, arm: np.ndarray, codes: np.ndarray, strata: int, names: Sequ
     return r
 
 
+def _strata_groups(strata: np.ndarray) -> list[np.ndarray]:
+    """Replicates grouped by the stratum labels they have. A regression's design gets a
+    column per label of its batch (zero for replicates without it); fitting each group on
+    its own gives every replicate its own columns, so its estimates do not depend, even in
+    the last bit, on which replicates share its batch (the chunk size)."""
+    levels, codes = np.unique(strata, return_inverse=True)
+    present = np.zeros((strata.shape[0], levels.size), dtype=bool)
+    present[np.arange(strata.shape[0])[:, None], codes.reshape(strata.shape)] = True
+    keys, inverse = np.unique(present, axis=0, return_inverse=True)
+    return [np.flatnonzero(inverse.ravel() == k) for k in range(keys.shape[0])]
+
+
+def _by_strata_groups(fn: Any, strata: np.ndarray, *args: Any) -> tuple[np.ndarray, ...]:
+    """``fn(*args)`` (arrays with a leading replicate axis, others passed as they are) per
+    group of :func:`_strata_groups`, put back in replicate order."""
+    groups = _strata_groups(strata)
+    if len(groups) == 1:
+        return tuple(fn(*args))
+    rows = strata.shape[0]
+    out: list[np.ndarray] = []
+    for g in groups:
+        part = fn(*(a[g] if isinstance(a, np.ndarray) and a.shape[:1] == (rows,) else a
+                    for a in args))
+        if not out:
+            out = [np.empty((rows, *x.shape[1:]), dtype=x.dtype) for x in part]
+        for o, x in zip(out, part, strict=True):
+            o[g] = x
+    return tuple(out)
+
+
 def _normal_wald(r: _Raws, i: int, b: np.ndarray, se: np.ndarray, q: float,
                  log: bool) -> None:
     """Column i of a Wald comparison on the normal scale (logistic, Cox)."""
@@ -336,7 +366,8 @@ def _logistic(s: _Stack, arm: np.ndarray, strata: np.ndarray, names: Sequence[st
     estimand = "odds ratio of response (arm / control), adjusted for " + (
         "baseline and " if s.baseline is not None else "") + "the randomisation strata"
     r = _raws(estimand, "ratio", arm.shape[0], len(active))
-    est, se = batch.logistic(s.value, arm, strata, s.baseline, active, control)
+    est, se = _by_strata_groups(batch.logistic, strata, s.value, arm, strata, s.baseline,
+                                active, control)
     r.redo = ~np.isfinite(est).all(axis=1) | ~np.isfinite(se).all(axis=1)
     q = special.ndtri(1 - (1 - level) / 2)
     for i in range(len(active)):
@@ -350,7 +381,8 @@ def _logistic(s: _Stack, arm: np.ndarray, strata: np.ndarray, names: Sequence[st
 def _ancova_arrays(value: np.ndarray, s: _Stack, arm: np.ndarray, strata: np.ndarray,
                    active: list[int], control: int, level: float
                    ) -> tuple[np.ndarray, ...]:
-    est, se, df = batch.ancova(value, arm, strata, s.baseline, active, control)
+    est, se, df = _by_strata_groups(batch.ancova, strata, value, arm, strata, s.baseline,
+                                    active, control)
     df = np.broadcast_to(df[:, None], est.shape)
     bad = ~np.isfinite(est) | ~np.isfinite(se) | ~(df >= 1)
     safe_df = np.where(bad, 1.0, df)
@@ -395,16 +427,18 @@ def _rubin(s: _Stack, arm: np.ndarray, strata: np.ndarray, active: list[int],
         qs.append(est)
         ses.append((hi - lo) / 2 / special.stdtrit(df, 0.5 + level / 2))
         dfs.append(df)
-    qa, sa = np.stack(qs), np.stack(ses)                     # (m, R, C)
-    w = np.mean(sa**2, axis=0)
-    b = np.var(qa, axis=0, ddof=1)
+    # imputations on the last, contiguous axis: each replicate's sums then run in the same
+    # order whichever replicates share its batch (results independent of the chunk size)
+    qa, sa = np.stack(qs, axis=-1), np.stack(ses, axis=-1)     # (R, C, m)
+    w = np.mean(sa**2, axis=-1)
+    b = np.var(qa, axis=-1, ddof=1)
     total = w + (1 + 1 / m) * b
     df_c = dfs[0]
     with np.errstate(invalid="ignore", divide="ignore"):
         df = np.where(b == 0, df_c,
                       np.minimum((m - 1) * (1 + w / ((1 + 1 / m) * b)) ** 2, df_c))
     df = np.where(r.redo[:, None], 1.0, df)
-    est, sd = qa.mean(axis=0), np.sqrt(total)
+    est, sd = qa.mean(axis=-1), np.sqrt(total)
     h = special.stdtrit(df, 0.5 + level / 2) * sd
     t = est / sd
     r.est, r.lo, r.hi, r.df = est, est - h, est + h, df

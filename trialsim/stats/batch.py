@@ -208,10 +208,8 @@ def cox(time: np.ndarray, event: np.ndarray, x: np.ndarray, strata: np.ndarray,
     t, s, end, sstart, (d, xs, w) = _sorted(time, strata, event.astype(float) * inc,
                                             x * inc[..., None], inc)
     r, n, p = xs.shape
-    beta = np.zeros((r, p))
-    done = np.zeros(r, dtype=bool)
-    info = np.zeros((r, p, p))
-    for _ in range(max_iter):
+
+    def score_info(beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ex = w * np.exp(np.clip(np.einsum("rnp,rp->rn", xs, beta), -50, 50))
         s0 = _risk(ex, end, sstart)
         s1 = _risk(ex[..., None] * xs, end, sstart)
@@ -221,13 +219,21 @@ def cox(time: np.ndarray, event: np.ndarray, x: np.ndarray, strata: np.ndarray,
             score = np.einsum("rn,rnp->rp", d, xs - np.nan_to_num(m))
             info = np.einsum("rn,rnpq->rpq", d, np.nan_to_num(
                 s2 / s0[..., None, None] - m[..., :, None] * m[..., None, :]))
+        return score, info
+
+    beta = np.zeros((r, p))
+    done = np.zeros(r, dtype=bool)
+    for _ in range(max_iter):
+        score, info = score_info(beta)
         inv, ok = _inv(info)
         step = np.where(ok[:, None] & ~done[:, None], np.einsum("rpq,rq->rp", inv, score), 0)
         beta = beta + step
         done |= (np.abs(step).max(axis=1) < 1e-10) | (np.abs(beta).max(axis=1) > 2 * _BIG)
         if done.all():
             break
-    inv, ok = _inv(info)
+    # the information at the final estimates (as statsmodels' standard errors), so a
+    # trial's SEs do not depend on how many iterations the other trials of the stack took
+    inv, ok = _inv(score_info(beta)[1])
     se = np.sqrt(np.diagonal(inv, axis1=1, axis2=2))
     good = (ok & done)[:, None] & (np.abs(beta) <= _BIG)
     return np.where(good, beta, np.nan), np.where(good, se, np.nan)
