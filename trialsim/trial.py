@@ -341,11 +341,13 @@ def _result(protocol: Protocol, e: Enrolled, o: Outcomes, *,
             analysis: TrialAnalysis | None = None, **extra: Any) -> TrialResult:
     """A replicate's result: its outcomes and the analysis of every endpoint (missing
     values, NaN, are handled by the analyses); ``data`` and ``analysis`` when the caller
-    computed them (all replicates of a batch analysed at once)."""
+    computed them (all replicates of a batch analysed at once). Analysed by the batched
+    path like every simulated replicate, so a replicate simulated in patient chunks gives
+    bit for bit the analysis it gets when simulated at once."""
     if data is None:
         data = endpoint_data(protocol, e, o)
     if analysis is None:
-        analysis = analyse(protocol, data, e.arm, e.strata)
+        analysis = analyse_many(protocol, [data], [e.arm], [e.strata])[0]
     return TrialResult(
         protocol, e.replicate, e.cohort, e.arm, e.strata, e.enrol_day,
         e.dropout_day if o.dropout_day is None else o.dropout_day, o.responder,
