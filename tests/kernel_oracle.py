@@ -22,8 +22,7 @@ def _pade_exp_neg(z: np.ndarray) -> np.ndarray:
 
 
 def _logistic(x: np.ndarray, target: np.ndarray, rate: float, tau: float) -> np.ndarray:
-    t = np.maximum(target, 1e-3)
-    return t / (1.0 + (t / x - 1.0) * _pade_exp_neg(rate * t * tau))
+    return target / (1.0 + (target / x - 1.0) * _pade_exp_neg(rate * target * tau))
 
 
 def _relax(x, target, rate, tau):

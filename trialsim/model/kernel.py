@@ -17,10 +17,15 @@ states are held fixed:
 * ``D``, ``F``, ``H``, ``P``, ``A``, ``X`` and the organ domains ``Y``: exact relaxation
   ``x ← x* + (x − x*)·e^(−k·τ)``;
 * ``R`` (and ``K``): the logistic step ``x ← x*·x / (x + (x* − x)·ρ)``, exact with
-  ``ρ = e^(−k·x*·τ)``; here ρ is the (2,2) Padé approximant of that exponential
+  ``ρ = e^(−k·x*·τ)``; here ρ is the (2,2) Padé approximant N/D of that exponential
   (relative error 1.4e-8 at ``k·x*·τ`` = 0.1, which is a Treg target of 5×, 4.5e-7 at 0.2,
-  and positive for every argument), so the piece costs one division and stays positive.
-  Targets are floored at 10⁻³.
+  and positive for every argument). Written as ``x·D / (D + k·τ·(x − x*))`` it costs one
+  division, stays positive and needs no guard for targets at or below 0, which the Treg
+  target reaches in high-gain patients after an on-phase (the IL-2 signal falls under its
+  baseline while expanded Treg consume IL-2). The kernel used to floor targets at 10⁻³,
+  which kept Treg up to 1.4% too high in such off-phases of the 180-patient benchmark and
+  made ``D`` the worst state there (issue 9: its largest error 0.0110 with the floor,
+  0.0073 without).
 
 One step is the symmetric composition ``[S,K] D R F H P A X`` (each over ``h``), ``Y`` (over
 ``dt``), then the same pieces in reverse order (each over ``h``). A symmetric composition of
@@ -94,14 +99,18 @@ def threads() -> int:
 
 @njit(cache=True, error_model="numpy")
 def _logistic(x: float, target: float, z_per_target: float) -> float:
-    """Logistic step of dx/dt = k·x·(x* − x) over τ (``z_per_target`` = k·τ), x* frozen and
-    floored at 1e-3, with e^(−k·x*·τ) replaced by its (2,2) Padé approximant N/D."""
-    t = max(target, 1e-3)
-    z = z_per_target * t
-    z2 = z * z * (1.0 / 12.0)
-    num = 1.0 - 0.5 * z + z2
-    den = 1.0 + 0.5 * z + z2
-    return t * x * den / (x * den + (t - x) * num)
+    """Logistic step of dx/dt = k·x·(x* − x) over τ (``z_per_target`` = k·τ), x* frozen,
+    with e^(−z), z = k·x*·τ, replaced by its (2,2) Padé approximant N/D.
+
+    The exact step x*·x / (x + (x* − x)·e^(−z)) equals x·D / (D + k·τ·(x − x*)) when
+    e^(−z) = N/D (because D − N = z), a form without the 0/0 at x* = 0 that holds for a
+    target of any sign: a Treg target below 0 (the signal well under its baseline, in
+    high-gain patients after an on-phase) is integrated as the equation says, not clipped.
+    The divisor equals N + k·τ·x ≥ 1/4 (N has no real root), so the step keeps x > 0, and
+    x = x* is a fixed point to the last bit."""
+    z = z_per_target * target
+    den = 1.0 + 0.5 * z + z * z * (1.0 / 12.0)
+    return x * den / (den + z_per_target * (x - target))
 
 
 # The work array of a block: one row of LANES per field, at constant offsets, so the compiler
