@@ -67,17 +67,19 @@ def reference_case():
 
 
 def test_kernel_agrees_with_the_reference_solution(reference_case) -> None:
-    """Issue 9: every state within 1% of LSODA (rtol 1e-8) on the same equations, where the
-    first-order splitting of the former integrator was 2-3% off in Treg."""
+    """Issue 9: every state within 0.5% of LSODA (rtol 1e-8) on the same equations. The
+    first-order splitting of the former integrator was 2-3% off in Treg; the plain Strang
+    composition (Treg driven by the signal at the step's middle) 0.51% in Treg and 0.63% in
+    D here; Treg driven by the mean signal of each half step 0.15% and 0.24%."""
     sched, arm, pp, days, ref = reference_case
     got = simulate(sched, arm, pp, DEFAULT_PARAMETERS, days)
     for name in dyn.STATES:
         r, g = ref[name], got[name]
-        if name == "D":   # starts at 0: measure it in units of baseline Treg
-            assert np.max(np.abs(g - r)) < 0.01 * np.max(r), name
+        if name == "D":   # starts at 0: measure it in units of its largest value
+            assert np.max(np.abs(g - r)) < 0.005 * np.max(r), name
         else:
-            assert _rel_error(g, r) < 0.01, (name, _rel_error(g, r))
-    assert _rel_error(got.Y, ref.Y) < 0.01
+            assert _rel_error(g, r) < 0.005, (name, _rel_error(g, r))
+    assert _rel_error(got.Y, ref.Y) < 0.005
     treated = arm == 1
     assert _rel_error(got.exposure_auc[treated], ref.exposure_auc[treated]) < 0.01
     np.testing.assert_array_equal(got["R"][~treated], 1.0)
