@@ -85,7 +85,9 @@ def run(arm, conc, pat, pop, soc_mid, domain_rate, sample_step):
         return S_new, _logistic(K, target, g["k_k"], h), S_mean
 
     def treg(R, S):
-        return _logistic(R, 1.0 + c["treg_gain"] * (S - occ_r0) / (1.0 - occ_r0), g["k_r"], h)
+        d = (S - occ_r0) / (1.0 - occ_r0)
+        gain = np.where(d > 0, c["treg_gain_up"], c["treg_gain"])   # host: g/φ above S0
+        return _logistic(R, 1.0 + gain * d, g["k_r"], h)
 
     def helpers(F, H, X, R):
         ag = (1.0 - g["loop_gain"]) + g["loop_gain"] * X

@@ -88,16 +88,31 @@ def test_fifty_patient_placebo_arm_spread_is_bounded(checks) -> None:
     "treg.dilt1d.single_dose",     # one 0.1 MIU/m2 dose: +10% (Todd 2016)
     "treg.dilfrequency.q3d",       # 0.26 MIU/m2 every 3 days: steady +30% (Seelig 2018)
     "treg.vonspeemayer.daily5",    # 1.5 MIU daily x 5 (SLE): expansion (direction only)
-    pytest.param("treg.koreth2011.daily.week4", marks=pytest.mark.xfail(
-        strict=True, reason="Koreth 2011 (cGVHD, daily 1 MIU/m2): > 8x at week 4; the model "
-        "gives 3.3x — reaching 8x by parameters pushes every other regimen out of range "
-        "(docs/model.md §11)")),
+    # Koreth 2011 (daily 1 MIU/m2, chronic GVHD): > 8x at week 4, simulated in the cGVHD host
+    # (a Treg-deficient pool, trialsim/model/hosts.py; its size is fitted to this target)
+    "treg.koreth2011.daily.week4",
 ])
 def test_treg_fold_change_by_regimen(checks, target: str) -> None:
     """Issue 12 item 4: Treg fold change by regimen within each source's stated tolerance
     (trialsim/data/targets.toml [[treg_target]])."""
     c = checks[target]
     assert c.passed, (c.simulated, c.interval)
+
+
+def test_cgvhd_host_only_changes_the_cgvhd_target(checks) -> None:
+    """The Koreth regimen in the SLE host stays where the SLE model puts it (about 3.4x,
+    far below 8x): the cGVHD figure is reached by the host, not by the SLE parameters."""
+    c = checks["treg.koreth2011.daily.week4"]
+    sle = float(c.what.split("the SLE host gives ")[1].rstrip("]"))
+    assert "cgvhd host" in c.what and 3.0 < sle < 4.0 and c.simulated > 2 * sle
+
+
+def test_fitted_treg_target_is_reported_as_a_fit(checks) -> None:
+    """Koreth 2011 is met by construction (the cGVHD treg_pool is fitted to it): the report
+    says so, and only for that target."""
+    fits = {k for k, c in checks.items() if k.startswith("treg.") and c.what.startswith("FIT")}
+    assert fits == {"treg.koreth2011.daily.week4"}
+    assert "cgvhd treg_pool fitted to it" in checks["treg.koreth2011.daily.week4"].what
 
 
 def test_schedule_matters_for_treg_expansion(checks) -> None:

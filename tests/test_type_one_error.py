@@ -5,8 +5,11 @@ arm, two randomisation strata with different outcome levels, a baseline covariat
 predicts the outcome, missing values and tied event times where the method meets them in
 trials. Each test's rejection rate at two-sided alpha = 0.05 must lie within alpha ± 3
 Monte-Carlo SE (SE = sqrt(0.05 · 0.95 / 4000) = 0.0034). Yates's correction and Fisher's
-exact test are conservative by construction (they condition on, or correct towards,
-discreteness): for them only the upper bound is asserted, and the observed rate is printed.
+exact test are conservative by construction at small sizes (they condition on, or correct
+towards, discreteness: their exact size at 40 per arm and p = 0.4 is 0.030, computed below
+by enumerating every table): at 40 per arm their simulated rate must match that exact size
+within 3 MC SE, and at 2,000 per arm, where discreteness no longer matters, lie within
+alpha ± 3 MC SE like every other test.
 
 The trials are analysed by the vectorised paths (trialsim.stats.binary and
 trialsim.stats.batch), which tests/test_stats_binary.py and tests/test_stats_batch.py check
@@ -71,6 +74,45 @@ def test_binary_tests(layout: dict, test: str, conservative: bool) -> None:
     m = np.stack([np.bincount(c, minlength=4) for c in cell])
     cc = compare_counts(x.reshape(-1, 2, 2), m.reshape(-1, 2, 2).astype(float), 0, test=test)
     _check(test, float(np.mean(cc.p_two[:, 0] < ALPHA)), conservative)
+
+
+def _exact_size(test: str, per_arm: int, p: float) -> float:
+    """P(p-value < alpha) under identical arms, by enumerating every 2x2 table with scipy's
+    own tests (independent of trialsim's vectorised path): Σ b(x1) b(x0) 1[p(x1, x0) < α]."""
+    k = np.arange(per_arm + 1)
+    prob = stats.binom.pmf(k, per_arm, p)
+    size = 0.0
+    for x1 in k:
+        for x0 in k:
+            table = [[x1, per_arm - x1], [x0, per_arm - x0]]
+            if test == "fisher":
+                pv = stats.fisher_exact(table).pvalue
+            elif x1 + x0 in (0, 2 * per_arm):
+                continue                                  # degenerate: never rejected
+            else:
+                pv = stats.chi2_contingency(table, correction=True).pvalue
+            size += prob[x1] * prob[x0] * (pv < ALPHA)
+    return float(size)
+
+
+@pytest.mark.parametrize("test", ["chisq-yates", "fisher"])
+def test_conservative_tests_exact_size_and_large_sample(test: str) -> None:
+    """Fisher and Yates: at 40 per arm the simulated rejection rate equals the test's exact
+    size (0.030, far below alpha: conservative by construction) within 3 MC SE; at 2,000 per
+    arm it is within alpha ± 3 MC SE."""
+    rng = _rng(f"conservative-{test}")
+    for per_arm, target in ((PER_ARM, _exact_size(test, PER_ARM, 0.4)), (2000, None)):
+        x = rng.binomial(per_arm, 0.4, (TRIALS, 1, 2)).astype(float)
+        cc = compare_counts(x, np.full_like(x, per_arm), 0, test=test)
+        rate = float(np.mean(cc.p_two[:, 0] < ALPHA))
+        if target is None:
+            _check(f"{test}, {per_arm} per arm", rate)
+            continue
+        se = math.sqrt(target * (1 - target) / TRIALS)
+        print(f"\n{test}, {per_arm} per arm: rejection rate {rate:.4f}, exact size "
+              f"{target:.4f} ± 3 MC SE {3 * se:.4f}")
+        assert abs(rate - target) <= 3 * se
+        assert target < ALPHA - 3 * SE                   # conservative: why 40/arm is not enough
 
 
 def _mh_wald_rate(rng: np.random.Generator, per_arm: int) -> float:

@@ -39,7 +39,7 @@ Generative model (per candidate)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -134,6 +134,15 @@ class Cohort:
     def descriptors(self) -> np.ndarray:
         """Baseline descriptor matrix, shape (n, 24), in :data:`sledai.NAMES` order."""
         return np.column_stack([self.columns[f"d_{k}"] for k in sledai.NAMES]).astype(bool)
+
+    @classmethod
+    def stack(cls, cohorts: Sequence[Cohort]) -> Cohort:
+        """Several replicates' patients one after another (to score a batch as one array);
+        the screening counts are summed."""
+        if len(cohorts) == 1:
+            return cohorts[0]
+        return cls({k: np.concatenate([c.columns[k] for c in cohorts])
+                    for k in cohorts[0].columns}, sum(c.screened for c in cohorts))
 
     def take(self, rows: slice | np.ndarray) -> Cohort:
         """The patients ``rows`` (e.g. one patient chunk), with the same screening counts."""

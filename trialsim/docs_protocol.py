@@ -40,6 +40,9 @@ MEANINGS: dict[str, str] = {
     "population.require_any": "Inclusion: at least one listed criterion must hold.",
     "population.max_screened_per_enrolled": "Screening ceiling: give up (an error) after "
                                             "this many candidates per enrolled patient.",
+    "population.host": "Whose Treg/IL-2 economy the model uses: `sle` (default, "
+                       "calibrated) or `cgvhd` (Treg-deficient after stem-cell "
+                       "transplantation; changes the Treg response only).",
     "population.enrolment_per_month": "Mean randomisations per month (Poisson arrivals); "
                                       "none: everyone at day 0. Needed by interim looks.",
     "arm": "One `[[arm]]` table per arm (at least two).",

@@ -140,6 +140,10 @@ class Population(_Frozen):
     require_any: tuple[Criterion, ...] = Field(default=(), strict=False)
     max_screened_per_enrolled: float = Field(default=200.0, gt=1.0)
     enrolment_per_month: float | None = Field(default=None, gt=0.0, le=100_000.0)
+    # ``host``: whose Treg/IL-2 economy the model uses (trialsim.model.hosts). "sle" is the
+    # calibrated default; "cgvhd" (Treg-deficient after stem-cell transplantation) changes
+    # only the Treg response, not the SLE disease model.
+    host: Literal["sle", "cgvhd"] = "sle"
 
 
 class Induction(_Frozen):

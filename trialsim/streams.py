@@ -21,6 +21,7 @@ the same person in both.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from enum import IntEnum
 from typing import Any
 
@@ -49,39 +50,20 @@ class Stage(IntEnum):
 
 def generator(seed: int, *key: int) -> np.random.Generator:
     """The generator keyed ``(seed; key…)``, e.g. ``generator(seed, replicate, Stage.SITES)``."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=tuple(int(k) for k in key)))
+    # Generator(PCG64(…)) is default_rng(…) without its argument checks (half the cost).
+    return np.random.Generator(np.random.PCG64(
+        np.random.SeedSequence(seed, spawn_key=tuple(int(k) for k in key))))
 
 
-class PatientStream:
-    """A generator whose draws have the patient as their first axis.
+class _PatientDraws(ABC):
+    """The :class:`numpy.random.Generator` methods trialsim uses, on patient-keyed blocks:
+    subclasses give ``n`` and ``_blocks(method, size, *args)``."""
 
-    Patients are identified by an integer id — in a trial, their position in the candidate
-    pool, so a candidate keeps their draws whichever inclusion criteria select them. Call
-    ``j`` (in order) of the stream yields for patient ``id`` values that depend only on
-    ``(seed, key, j, id)``: row ``id % BLOCK`` of a draw of :data:`BLOCK` rows from
-    ``generator(seed, *key, j, id // BLOCK)``. The methods mirror
-    :class:`numpy.random.Generator` for the shapes trialsim uses: ``size[0]`` must be ``n``.
-    """
+    n: int
 
-    def __init__(self, seed: int, key: tuple[int, ...], ids: int | np.ndarray) -> None:
-        self.seed, self.key = seed, tuple(int(k) for k in key)
-        self.ids = np.arange(ids) if np.ndim(ids) == 0 else np.asarray(ids, dtype=np.int64)
-        self.n = int(self.ids.size)
-        self._block, self._row = np.divmod(self.ids, BLOCK)
-        self._needed = np.unique(self._block)
-        self._calls = 0
-
+    @abstractmethod
     def _blocks(self, method: str, size: int | tuple[int, ...], *args: Any) -> np.ndarray:
-        shape = (size,) if isinstance(size, int | np.integer) else tuple(size)
-        if shape[0] != self.n:
-            raise ValueError(f"patient draws need size[0] == n = {self.n} (got {shape})")
-        call = self._calls
-        self._calls += 1
-        if self.n == 0:
-            return np.zeros(shape)
-        parts = np.stack([getattr(generator(self.seed, *self.key, call, int(b)), method)(
-            *args, size=(BLOCK, *shape[1:])) for b in self._needed])
-        return parts[np.searchsorted(self._needed, self._block), self._row]
+        """``size`` draws of Generator method ``method`` (``size[0]`` patients)."""
 
     def random(self, size: int | tuple[int, ...]) -> np.ndarray:
         return self._blocks("random", size)
@@ -110,11 +92,101 @@ class PatientStream:
         return low + np.floor(self.random(size) * (high - low)).astype(np.int64)
 
 
-class ReplicateStreams:
-    """The streams of one replicate of a protocol seed."""
+def _shape(size: int | tuple[int, ...]) -> tuple[int, ...]:
+    return (int(size),) if isinstance(size, int | np.integer) else tuple(size)
 
-    def __init__(self, seed: int, replicate: int) -> None:
+
+class PatientStream(_PatientDraws):
+    """A generator whose draws have the patient as their first axis.
+
+    Patients are identified by an integer id — in a trial, their position in the candidate
+    pool, so a candidate keeps their draws whichever inclusion criteria select them. Call
+    ``j`` (in order) of the stream yields for patient ``id`` values that depend only on
+    ``(seed, key, j, id)``: row ``id % BLOCK`` of a draw of :data:`BLOCK` rows from
+    ``generator(seed, *key, j, id // BLOCK)``. The methods mirror
+    :class:`numpy.random.Generator` for the shapes trialsim uses: ``size[0]`` must be ``n``.
+    """
+
+    def __init__(self, seed: int, key: tuple[int, ...], ids: int | np.ndarray,
+                 memo: dict | None = None) -> None:
+        self.seed, self.key = seed, tuple(int(k) for k in key)
+        self.memo = memo
+        self.ids = np.arange(ids) if np.ndim(ids) == 0 else np.asarray(ids, dtype=np.int64)
+        self.n = int(self.ids.size)
+        self._block, self._row = np.divmod(self.ids, BLOCK)
+        self._needed, where = np.unique(self._block, return_inverse=True)
+        self._where = where.ravel()
+        # A block's generator fills rows in order, so drawing only up to the last row
+        # anybody needs gives those rows the values a full BLOCK-row draw gives them.
+        self._rows = np.zeros(self._needed.size, dtype=np.int64)
+        np.maximum.at(self._rows, self._where, self._row + 1)
+        self._calls = 0
+
+    def _blocks(self, method: str, size: int | tuple[int, ...], *args: Any) -> np.ndarray:
+        shape = _shape(size)
+        if shape[0] != self.n:
+            raise ValueError(f"patient draws need size[0] == n = {self.n} (got {shape})")
+        call = self._calls
+        self._calls += 1
+        if self.n == 0:
+            return np.zeros(shape)
+        if self.memo is not None:
+            key = (self.key, call, method, shape, args, self.ids.tobytes())
+            if key not in self.memo:
+                draw = self._draw(call, method, shape, *args)
+                draw.flags.writeable = False         # shared by both passes: never edited
+                self.memo[key] = draw
+            return self.memo[key]
+        return self._draw(call, method, shape, *args)
+
+    def _draw(self, call: int, method: str, shape: tuple[int, ...], *args: Any) -> np.ndarray:
+        parts = [getattr(generator(self.seed, *self.key, call, int(b)), method)(
+            *args, size=(int(rows), *shape[1:])) for b, rows in zip(self._needed, self._rows,
+                                                                   strict=True)]
+        if len(parts) == 1:
+            return parts[0][self._row]
+        out = np.empty(shape)
+        for k, part in enumerate(parts):
+            mine = self._where == k
+            out[mine] = part[self._row[mine]]
+        return out
+
+
+class StackedStream(_PatientDraws):
+    """Several replicates' patient streams as one: draws are each stream's draws stacked
+    along the patient axis, so a batch of replicates can be scored as one array while every
+    patient keeps exactly the values their own stream gives (call ``j`` of the stack is call
+    ``j`` of every member)."""
+
+    def __init__(self, streams: list[PatientStream]) -> None:
+        self.streams = streams
+        self.n = sum(s.n for s in streams)
+
+    def _blocks(self, method: str, size: int | tuple[int, ...], *args: Any) -> np.ndarray:
+        shape = _shape(size)
+        if shape[0] != self.n:
+            raise ValueError(f"patient draws need size[0] == n = {self.n} (got {shape})")
+        return np.concatenate([s._blocks(method, (s.n, *shape[1:]), *args)
+                               for s in self.streams])
+
+
+class ReplicateStreams:
+    """The streams of one replicate of a protocol seed.
+
+    With ``memo`` (a dict; see :meth:`remembering`) patient draws are kept by their key,
+    call, method, shape and patients, so simulating the same enrolled patients a second time
+    (conditional power: the same trial with its typical placebo response) reuses them
+    instead of drawing them again. The values are the same either way.
+    """
+
+    def __init__(self, seed: int, replicate: int, memo: dict | None = None) -> None:
         self.seed, self.replicate = int(seed), int(replicate)
+        self.memo = memo
+
+    def remembering(self) -> ReplicateStreams:
+        """The same streams, keeping patient draws for a second pass over the same patients
+        (memory grows with the patients × draws of one replicate: use it for small ones)."""
+        return ReplicateStreams(self.seed, self.replicate, {})
 
     def generator(self, stage: Stage, *key: int) -> np.random.Generator:
         """A trial-level (or per-block / per-stratum) generator of ``stage``."""
@@ -122,4 +194,4 @@ class ReplicateStreams:
 
     def patients(self, stage: Stage, ids: int | np.ndarray) -> PatientStream:
         """Patient-keyed draws of ``stage`` for the patients ``ids`` (an int n: 0 … n−1)."""
-        return PatientStream(self.seed, (self.replicate, stage), ids)
+        return PatientStream(self.seed, (self.replicate, stage), ids, self.memo)

@@ -11,7 +11,7 @@ of ``n >= m`` are exactly the patients of the trial of ``m`` (see :meth:`TrialRe
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -227,6 +227,15 @@ def simulate_trials(protocol: Protocol, replicates: Sequence[int],
     batch = [enrol_and_randomise(protocol, r, source) for r in replicates]
     return simulate_enrolled(protocol, batch, params, conditional=conditional,
                              fixed_effect=fixed_effect)
+
+
+def remembering(e: Enrolled) -> Enrolled:
+    """``e`` with streams that keep its patient draws, for simulating it twice (predictive
+    and conditional passes) without drawing twice; replicates simulated in patient chunks
+    are left as they are (their draws would not fit in memory)."""
+    if e.n > PATIENT_CHUNK:
+        return e
+    return replace(e, streams=e.streams.remembering())
 
 
 def _patients(e: Enrolled, rows: slice) -> Enrolled:

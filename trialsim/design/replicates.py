@@ -22,7 +22,7 @@ from trialsim.model import DEFAULT_PARAMETERS, ModelParameters
 from trialsim.protocol import Protocol
 from trialsim.stats.power import mc_standard_error
 from trialsim.stats.results import Comparison, TrialAnalysis
-from trialsim.trial import TrialResult, enrol_and_randomise, simulate_enrolled
+from trialsim.trial import TrialResult, enrol_and_randomise, remembering, simulate_enrolled
 
 DEFAULT_CHUNK = 50
 
@@ -211,6 +211,8 @@ def run_chunk(protocol: Protocol, reps: range, params: ModelParameters, source: 
     once for both passes. ``sink`` receives the patient chunks of replicates too large to
     simulate at once (see :func:`trialsim.trial.simulate_enrolled`)."""
     batch = [enrol_and_randomise(protocol, r, source) for r in reps]
+    if both:
+        batch = [remembering(e) for e in batch]
     results = simulate_enrolled(protocol, batch, params, sink=sink)
     if keep is not None:
         for res in results:

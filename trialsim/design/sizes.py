@@ -42,7 +42,13 @@ from trialsim.stats.binary import wilson_interval
 from trialsim.stats.endpoint_data import EndpointData
 from trialsim.stats.group_sequential import crossing_probabilities
 from trialsim.stats.power import mc_standard_error
-from trialsim.trial import TrialResult, enrol_and_randomise, simulate_enrolled, simulate_trials
+from trialsim.trial import (
+    TrialResult,
+    enrol_and_randomise,
+    remembering,
+    simulate_enrolled,
+    simulate_trials,
+)
 
 MAX_REPLICATES = 1_000_000
 _BOOTSTRAP = 200
@@ -189,6 +195,8 @@ def sizes_chunk(protocol: Protocol, sizes: Sequence[int], reps: range,
     effect (conditional power); enrolment and randomisation are done once for both."""
     big = protocol.with_overrides(n=max(sizes), source=source)
     batch = [enrol_and_randomise(big, r, source) for r in reps]
+    if both:
+        batch = [remembering(e) for e in batch]
     outcomes = [Outcome.of(protocol, r) for r in simulate_enrolled(big, batch, params)]
     tally = Tally()
     tally_outcomes(protocol, sizes, outcomes, tally)

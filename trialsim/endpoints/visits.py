@@ -94,6 +94,14 @@ class VisitRecords:
             raise ValueError(f"week {week:g} is not a visit week {list(self.weeks)}")
         return int(hit[0])
 
+    def take(self, rows: slice) -> VisitRecords:
+        """The records of patients ``rows`` (one replicate of a batch scored together)."""
+        return replace(self, active=self.active[rows], sledai=self.sledai[rows],
+                       pga=self.pga[rows], anti_dsdna=self.anti_dsdna[rows], c3=self.c3[rows],
+                       observed=self.observed[rows], bilag=self.bilag[rows],
+                       treg=self.treg[rows], rescue=self.rescue[rows],
+                       latent={k: v[rows] for k, v in self.latent.items()})
+
     def with_conduct(self, observed: np.ndarray, rescue: np.ndarray) -> VisitRecords:
         """The same records with who was seen when, and who was rescued, replaced."""
         return replace(self, observed=observed, rescue=rescue)
@@ -111,28 +119,30 @@ class VisitRecords:
 
 def record_visits(cohort: Cohort, traj: Trajectory, clinical_factor: np.ndarray,
                   dropout_day: np.ndarray, rng: np.random.Generator,
-                  assessor: float = 1.0) -> VisitRecords:
+                  assessor: float | np.ndarray = 1.0) -> VisitRecords:
     """Score every visit of every patient from the model trajectory.
 
     ``clinical_factor`` (n, v) multiplies every domain's activity: entry flare × new flares.
-    ``assessor`` (the trial's assessor behaviour, :mod:`trialsim.model.trial_effects`)
-    multiplies the clinical activity that descriptors, BILAG grades and PGA are scored from
+    ``assessor`` (the trial's assessor behaviour, :mod:`trialsim.model.trial_effects`; one
+    value, or one per patient when several trials are scored together) multiplies the
+    clinical activity that descriptors, BILAG grades and PGA are scored from
     after baseline; serology is measured, not judged, and does not see it. ``rng`` draws, in
     this order: descriptor resolution thresholds, new-descriptor thresholds, PGA assessor
     errors (one per visit, baseline included), BILAG baseline scores.
     """
     base = cohort.descriptors                                     # (n, 24)
     n, v = base.shape[0], traj.days.size
-    pts = cohort.patients
-    judged = np.where(traj.days[None, :] > 0, assessor, 1.0) * clinical_factor
+    pts = cohort.columns
+    after = np.reshape(assessor, (-1, 1))                          # (1 or n, 1)
+    judged = np.where(traj.days[None, :] > 0, after, 1.0) * clinical_factor
     z = traj.Y[:, :, sledai.DOMAIN_INDEX] * judged[:, :, None]     # (n, v, 24)
     u = rng.random((n, 1, base.shape[1]))
     u[:, :, _RENAL] = u[:, :, _RENAL][:, :, :1]
     w = rng.exponential(_NEW_THRESHOLD_MEAN, (n, 1, base.shape[1])) / DESCRIPTOR_PREVALENCE
     active = np.where(base[:, None, :], z > u, z > 1.0 + w)
 
-    dsdna = pts["anti_dsdna0"].to_numpy()[:, None] * traj["A"]
-    c3_0 = pts["c3_0"].to_numpy()[:, None]
+    dsdna = np.asarray(pts["anti_dsdna0"], dtype=float)[:, None] * traj["A"]
+    c3_0 = np.asarray(pts["c3_0"], dtype=float)[:, None]
     complexes = traj["A"] * traj["X"] * clinical_factor
     c3 = c3_0 + np.maximum(C3_NORMAL_G_L - c3_0, 0.0) * (1.0 - complexes)
     active[:, :, sledai.SEROLOGY[0]] = c3 < C3_LOW_G_L
@@ -147,7 +157,7 @@ def record_visits(cohort: Cohort, traj: Trajectory, clinical_factor: np.ndarray,
     zbar = np.where(has, (zdom * weights).sum(axis=2) / np.maximum(weights.sum(axis=2), 1),
                     traj["X"] * judged)
     zbar[:, 0] = 1.0
-    pga0 = pts["pga0"].to_numpy()
+    pga0 = np.asarray(pts["pga0"], dtype=float)
     eps = rng.normal(0.0, PGA_NOISE_SD, (n, v))
     level = np.maximum(pga0 - eps[:, 0], 0.0)                      # latent T = PGA₀ − ε₀
     pga = np.round(np.clip(level[:, None] * zbar + eps, 0.0, 3.0), 2)

@@ -17,11 +17,11 @@ States per patient (all normalised to 1 at baseline except the signal ``S``):
 
 Equations (t in days; θ exposure factor, δ IL-2 deficiency, per patient)::
 
-    IL2(t)   = (θ·C(t) + δ·c_endo) / max(1 + sink·(R − 1) + sink_D·D, 0.2)  [pM]
+    IL2(t)   = (θ·C(t) + δ·c_endo) / max(1 + φ·sink·(R − 1) + φ·sink_D·D, 0.2)  [pM]
     dD/dt    = k_D (max(R − 1, 0) − D)
     occ_r    = IL2 / (IL2 + EC50_αβγ);  occ_k = IL2 / (IL2 + EC50_βγ)
     dS/dt    = k_S (occ_r − S)
-    dR/dt    = k_R R (1 + g_R (S − S0)/(1 − S0) − R)                       (logistic)
+    dR/dt    = k_R R (1 + g_R·(S − S0)/(1 − S0) − R)    g_R/φ where S > S0  (logistic)
     dK/dt    = k_K K (1 + g_K (occ_k − occ_k0)/(1 − occ_k0) − K)
     Ag       = (1 − λ) + λ X                                                (autoantigen loop)
     dF/dt    = k_F (Ag (1 + s_F)/(1 + s_F R) − F)
@@ -32,7 +32,9 @@ Equations (t in days; θ exposure factor, δ IL-2 deficiency, per patient)::
     dX/dt    = k_X ((1 − soc(t)) I − X),   soc(t) = soc·(1 − e^(−t/τ_soc))
     dY_d/dt  = k_d (X − Y_d)
 
-S0 and occ_k0 are the baseline occupancies from endogenous IL-2 alone. The receptors are
+φ is the host's baseline Treg pool relative to SLE (``treg_pool``, 1 in SLE;
+:mod:`trialsim.model.hosts`). S0 and occ_k0 are the baseline occupancies from endogenous
+IL-2 alone. The receptors are
 saturable, so while drug is on board the occupancies are taken on a 30-minute grid of C(t)
 (the hours-long s.c. peaks are seen as peaks, not as their mean). The sink divisor is floored
 at 0.2 so a contracted Treg pool cannot make IL-2 diverge. Expanded Treg consume IL-2 (the
@@ -43,8 +45,9 @@ Integration (:mod:`trialsim.model.kernel`, compiled with numba): steps of 6 hour
 second-order operator splitting (a Strang composition in which Treg are driven by the mean
 IL-2 signal of each half step) of exact (or Padé-exact) flows of the single equations, with
 30-minute PK sub-steps only where drug is on board. Unconditionally stable and positivity
-preserving; within 0.5% of a tight LSODA solution of the same equations
-(:mod:`trialsim.model.reference`; ``make bench`` measures it).
+preserving; within 0.5% of a tight LSODA solution of the same equations for the He 2020
+regimen, about 1% in the first days of a cGVHD-host expansion (:mod:`trialsim.model.reference`;
+``make bench`` measures it).
 """
 
 from __future__ import annotations
@@ -88,15 +91,21 @@ class Trajectory:
 
 
 def _constants(patients: PatientParameters, p: ModelParameters) -> tuple[np.ndarray, np.ndarray]:
-    """The kernel's per-patient constants (n, 6) and population constants, computed once
+    """The kernel's per-patient constants (n, 7) and population constants, computed once
     (column names: ``kernel.PAT_COLUMNS`` and ``kernel.POP_ENTRIES``)."""
     pp = patients
+    # A host with a baseline Treg pool φ = treg_pool times the SLE one (trialsim.model.hosts):
+    # IL-2 consumption and the niche exogenous IL-2 adds are absolute numbers of cells, so
+    # in units of the host's own baseline the sinks are φ times and the gain above the
+    # baseline signal 1/φ times SLE's; a shortfall below it shrinks the host's own pool
+    # with the SLE gain.
+    phi = p.treg_pool
     pat = np.column_stack([
         pp.exposure, p.endogenous_il2_pm * pp.il2_deficiency, pp.treg_gain,
-        pp.tfh_suppression, pp.th17_suppression, pp.soc_effect,
+        pp.tfh_suppression, pp.th17_suppression, pp.soc_effect, pp.treg_gain / phi,
     ])
     pop = np.array([
-        p.ec50_treg_pm, p.ec50_effector_pm, p.treg_sink, p.desensitisation_sink,
+        p.ec50_treg_pm, p.ec50_effector_pm, p.treg_sink * phi, p.desensitisation_sink * phi,
         p.signal_rate, p.desensitisation_rate, p.treg_return, p.effector_return,
         p.effector_gain, p.tfh_rate, p.th17_rate, p.plasmablast_rate, p.antibody_rate,
         p.long_lived_fraction, p.tissue_rate, p.loop_gain, p.weight_tfh, p.weight_th17,

@@ -51,16 +51,22 @@ def flare_factor(days: np.ndarray, activity: np.ndarray, params: ModelParameters
         size = rng.exponential(params.flare_size, (n, _FLARES_PER_DRAW))
         occurs = s <= total[:, None]
         if occurs.any():
-            k = np.clip((s[:, :, None] > cum[:, None, :]).sum(axis=2), 1, v - 1)  # interval
-            lam0 = np.take_along_axis(cum, k - 1, axis=1)
-            inten = np.take_along_axis(intensity, k - 1, axis=1)
-            onset = days[k - 1] + np.divide(s - lam0, inten, out=np.zeros_like(s),
+            # Few patients flare within a trial: work on the (patient, flare) pairs that
+            # occur only. Each patient's bumps are added in flare order, as a dense sum
+            # over the flare axis would add them (zeros elsewhere), so values are the same.
+            i, j = np.nonzero(occurs)
+            sv = s[i, j]
+            k = np.clip((sv[:, None] > cum[i]).sum(axis=1), 1, v - 1)          # interval
+            lam0 = cum[i, k - 1]
+            inten = intensity[i, k - 1]
+            onset = days[k - 1] + np.divide(sv - lam0, inten, out=np.zeros_like(sv),
                                             where=inten > 0)
-            later = days[None, None, :] - onset[:, :, None]                  # (n, M, v)
-            bump = np.where(occurs[:, :, None] & (later >= 0),
-                            size[:, :, None] * np.exp(-params.flare_decay
-                                                      * np.maximum(later, 0.0)), 0.0)
-            out += bump.sum(axis=1)
+            later = days[None, :] - onset[:, None]                               # (m, v)
+            bump = np.where(later >= 0, size[i, j][:, None]
+                            * np.exp(-params.flare_decay * np.maximum(later, 0.0)), 0.0)
+            acc = np.zeros((n, v))
+            np.add.at(acc, i, bump)
+            out += acc
         if not occurs[:, -1].any():
             return out
         offset = s[:, -1]

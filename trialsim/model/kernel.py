@@ -68,8 +68,9 @@ import numpy as np
 from numba import njit, prange
 
 # Per-patient constants, columns of ``pat``: exposure factor θ, endogenous IL-2 c_endo (pM),
-# Treg gain g_R, Tfh and Th17 suppression s_F, s_H, standard-of-care effect.
-PAT_COLUMNS = ("exposure", "c_endo", "treg_gain", "s_f", "s_h", "soc")
+# Treg gain g_R, Tfh and Th17 suppression s_F, s_H, standard-of-care effect, and the Treg
+# gain above the baseline signal (g_R/φ: the host's Treg pool φ, trialsim.model.hosts).
+PAT_COLUMNS = ("exposure", "c_endo", "treg_gain", "s_f", "s_h", "soc", "treg_gain_up")
 # Population constants, entries of ``pop``.
 POP_ENTRIES = ("ec50_r", "ec50_k", "treg_sink", "desens_sink", "k_s", "k_d", "k_r", "k_k",
                "effector_gain", "k_f", "k_h", "k_p", "k_a", "f_ll", "k_x", "loop_gain",
@@ -123,6 +124,13 @@ def _logistic(x: float, target: float, z_per_target: float) -> float:
     return x * den / (den + z_per_target * (x - target))
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _treg_target(excess: float, scale_up: float, scale_down: float) -> float:
+    """The Treg target 1 + scale·(S − S0): a signal above baseline (exogenous IL-2) is scaled
+    by the host's gain g_R/φ, a shortfall below it by g_R (both /(1 − S0)); equal in SLE."""
+    return 1.0 + scale_up * max(excess, 0.0) + scale_down * min(excess, 0.0)
+
+
 # The work array of a block: one row of LANES per field, at constant offsets, so the compiler
 # sees that rows never overlap and turns every lane loop into SIMD code.
 _S = 0 * LANES
@@ -154,10 +162,11 @@ _R_MAX = 25 * LANES
 _K_MAX = 26 * LANES
 _F_MIN = 27 * LANES
 _H_MIN = 28 * LANES
-_S_MEAN = 29 * LANES    # mean of S over the last receptor half step: the forcing of R
-_R_START = 30 * LANES   # R and D at the step's start (the second half's sink extrapolates)
-_D_START = 31 * LANES
-_N_WORK = 32 * LANES
+_R_SCALE_UP = 29 * LANES
+_S_MEAN = 30 * LANES    # mean of S over the last receptor half step: the forcing of R
+_R_START = 31 * LANES   # R and D at the step's start (the second half's sink extrapolates)
+_D_START = 32 * LANES
+_N_WORK = 33 * LANES
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -241,6 +250,7 @@ def _block(idx, a, conc, dosing, pat, pop, soc_mid, y_rate, y_of, record_at, out
         w[_OCC_R0 + b] = pat[i, 1] / (pat[i, 1] + pop[0] * 1.0)
         w[_OCC_K0 + b] = pat[i, 1] / (pat[i, 1] + pop[1] * 1.0)
         w[_R_SCALE + b] = pat[i, 2] / (1.0 - w[_OCC_R0 + b])
+        w[_R_SCALE_UP + b] = pat[i, 6] / (1.0 - w[_OCC_R0 + b])
         w[_K_SCALE + b] = pop[8] / (1.0 - w[_OCC_K0 + b])
         w[_S_F + b], w[_S_H + b], w[_SOC + b] = pat[i, 3], pat[i, 4], pat[i, 5]
         w[_S + b] = w[_OCC_R0 + b]
@@ -272,8 +282,8 @@ def _block(idx, a, conc, dosing, pat, pop, soc_mid, y_rate, y_of, record_at, out
         for b in range(nb):
             excess = max(w[_R + b] - 1.0, 0.0)
             w[_D + b] = excess + (w[_D + b] - excess) * e_d
-            r = _logistic(w[_R + b],
-                          1.0 + w[_R_SCALE + b] * (w[_S_MEAN + b] - w[_OCC_R0 + b]), z_r)
+            r = _logistic(w[_R + b], _treg_target(w[_S_MEAN + b] - w[_OCC_R0 + b],
+                                                w[_R_SCALE_UP + b], w[_R_SCALE + b]), z_r)
             w[_R + b] = r
             w[_Q_F + b] = (1.0 + w[_S_F + b]) / (1.0 + w[_S_F + b] * r)
             w[_Q_H + b] = (1.0 + w[_S_H + b]) / (1.0 + w[_S_H + b] * r)
@@ -312,8 +322,8 @@ def _block(idx, a, conc, dosing, pat, pop, soc_mid, y_rate, y_of, record_at, out
             w[_X + b] = x
         _receptors(w, nb, m // 2, on, a, j, conc, pop, e_sub, e_half, a_sub, a_half)
         for b in range(nb):
-            r = _logistic(w[_R + b],
-                          1.0 + w[_R_SCALE + b] * (w[_S_MEAN + b] - w[_OCC_R0 + b]), z_r)
+            r = _logistic(w[_R + b], _treg_target(w[_S_MEAN + b] - w[_OCC_R0 + b],
+                                                w[_R_SCALE_UP + b], w[_R_SCALE + b]), z_r)
             w[_R + b] = r
             excess = max(r - 1.0, 0.0)
             w[_D + b] = excess + (w[_D + b] - excess) * e_d
@@ -366,7 +376,7 @@ def run(arm: np.ndarray, conc: np.ndarray, pat: np.ndarray, pop: np.ndarray,
     extremes (n, 4)).
 
     ``arm`` (n,) indexes ``conc`` (arms, steps, sub-steps): each arm's typical plasma IL-2
-    (pM) at the sub-step midpoints. ``pat`` (n, 6) and ``pop`` hold the constants named in
+    (pM) at the sub-step midpoints. ``pat`` (n, 7) and ``pop`` hold the constants named in
     :data:`PAT_COLUMNS` and :data:`POP_ENTRIES`; ``soc_mid`` (steps,) is the
     standard-of-care ramp 1 − e^(−t/τ) at each step's middle; ``domain_rate`` the relaxation
     rate of each organ domain; ``sample_step`` the step index of each sample. ``stat`` holds

@@ -71,7 +71,14 @@ class ModelParameters:
         0.3, "-", "assumed",
         "extra IL-2 consumption per unit of accumulated desensitisation: under daily dosing "
         "Treg peak in week 1-2 then fall slowly despite dosing (direction of Koreth 2011 and "
-        "Blood Adv 2019; the cGVHD peak of > 8× at week 4 is not reproduced)")
+        "Blood Adv 2019; their cGVHD patients peaked at week 4, the model in week 1)")
+    treg_pool: float = _p(
+        1.0, "-", "derived",
+        "the host's baseline Treg count relative to the SLE patients the model is "
+        "calibrated on (1 by definition in SLE; other hosts: trialsim/model/hosts.py). "
+        "IL-2 consumption and the IL-2-supported Treg niche are absolute numbers of cells, "
+        "so in units of the host's own baseline the sinks scale by it and the Treg gain by "
+        "its inverse (docs/model.md §3.2)")
     signal_rate: float = _p(
         1.0, "1/day", "assumed",
         "persistence of the Treg IL-2 signal (pSTAT5 → CD25, proliferation commitment): ~1 day")

@@ -51,6 +51,7 @@ def _rhs(p: ModelParameters, theta: float, c_endo: float, occ_r0: float, occ_k0:
     ke, ka = p.ke, p.ka
     w_f, w_h, w_a, w_k = p.weight_tfh, p.weight_th17, p.weight_antibody, p.weight_effector
     f_ll, lam = p.long_lived_fraction, p.loop_gain
+    phi = p.treg_pool   # host's baseline Treg pool relative to SLE (trialsim.model.hosts)
 
     def f(t: float, y: np.ndarray) -> np.ndarray:
         S, D, R, K, F, H, P, A, X = y[:9]
@@ -58,7 +59,8 @@ def _rhs(p: ModelParameters, theta: float, c_endo: float, occ_r0: float, occ_k0:
         tau = t - t0
         conc = c_e * e0 * np.exp(-ke * tau) - c_a * a0 * np.exp(-ka * tau)
         exo = theta * max(conc, 0.0)
-        sink = max(1.0 + p.treg_sink * (R - 1.0) + p.desensitisation_sink * D, 0.2)
+        sink = max(1.0 + phi * p.treg_sink * (R - 1.0) + phi * p.desensitisation_sink * D,
+                   0.2)
         il2 = (exo + c_endo) / sink
         occ_r = il2 / (il2 + p.ec50_treg_pm)
         occ_k = il2 / (il2 + p.ec50_effector_pm)
@@ -68,7 +70,8 @@ def _rhs(p: ModelParameters, theta: float, c_endo: float, occ_r0: float, occ_k0:
         dy = np.empty_like(y)
         dy[0] = p.signal_rate * (occ_r - S)
         dy[1] = p.desensitisation_rate * (max(R - 1.0, 0.0) - D)
-        dy[2] = p.treg_return * R * (1.0 + treg_gain * (S - occ_r0) / (1.0 - occ_r0) - R)
+        gain = treg_gain / phi if S - occ_r0 > 0.0 else treg_gain   # trialsim.model.hosts
+        dy[2] = p.treg_return * R * (1.0 + gain * (S - occ_r0) / (1.0 - occ_r0) - R)
         dy[3] = p.effector_return * K * (
             1.0 + p.effector_gain * (occ_k - occ_k0) / (1.0 - occ_k0) - K)
         dy[4] = p.tfh_rate * (ag * (1.0 + s_f) / (1.0 + s_f * R) - F)

@@ -1,6 +1,7 @@
 """Outcome models behind one interface (see :mod:`trialsim.outcome.base`)."""
 
 from trialsim.model import DEFAULT_PARAMETERS, ModelParameters
+from trialsim.model.hosts import host_parameters
 from trialsim.outcome.base import Enrolled, OutcomeModel, Outcomes
 from trialsim.outcome.fixed_rates import FixedRatesOutcome
 from trialsim.outcome.mechanistic import MechanisticDetail, MechanisticOutcome
@@ -19,4 +20,6 @@ def outcome_model(protocol: Protocol, params: ModelParameters = DEFAULT_PARAMETE
     fixes the between-trial effect at its typical value; ``fixed_effect`` at a given one."""
     if protocol.outcome.model == "fixed-rates":
         return FixedRatesOutcome()
-    return MechanisticOutcome(params, conditional=conditional, fixed_effect=fixed_effect)
+    # The population's host (default SLE) sets its Treg/IL-2 economy (trialsim.model.hosts).
+    return MechanisticOutcome(host_parameters(params, protocol.population.host),
+                              conditional=conditional, fixed_effect=fixed_effect)

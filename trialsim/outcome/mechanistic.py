@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from trialsim import conduct
+from trialsim.cohort import Cohort
 from trialsim.endpoints.catalog import CATALOG
 from trialsim.endpoints.registry import EndpointContext, compute_endpoints
 from trialsim.endpoints.visits import VisitRecords, record_visits
@@ -47,7 +48,7 @@ from trialsim.outcome.base import Enrolled, OutcomeModel, Outcomes
 from trialsim.protocol import Protocol
 from trialsim.regimen import DoseSchedule, dose_schedule
 from trialsim.safety import adverse_event_days, events_before
-from trialsim.streams import Stage
+from trialsim.streams import StackedStream, Stage
 
 
 @dataclass(frozen=True)
@@ -124,47 +125,68 @@ class MechanisticOutcome(OutcomeModel):
                for e, eff, ps in zip(batch, effects, sets, strict=True)]
         sched = schedules(protocol)
         days = np.asarray(protocol.visits.days)
-        traj_all = simulate(sched, np.concatenate([e.arm for e in batch]),
-                            _concat_parameters(pps), params, days)
+        sizes = [e.n for e in batch]
+        arm = np.concatenate([e.arm for e in batch])
+        pp_all = _concat_parameters(pps)
+        traj_all = simulate(sched, arm, pp_all, params, days)
+        # Everything after the integration is elementwise over patients with patient-keyed
+        # draws, so the batch is scored as one array (the same values, patient by patient,
+        # as scoring each replicate alone) and split into replicates at the end.
+        def stream(stage: Stage) -> StackedStream:
+            return StackedStream([e.streams.patients(stage, e.ids) for e in batch])
+
+        factor = (entry_flare_factor(days, pp_all.entry_flare, params)
+                  * flare_factor(days, traj_all["X"], params, stream(Stage.FLARES)))
+        planned = np.concatenate([e.dropout_day for e in batch])
+        visits = record_visits(Cohort.stack([e.cohort for e in batch]), traj_all, factor,
+                               planned, stream(Stage.VISITS),
+                               np.repeat([eff.assessor for eff in effects], sizes))
+        ae_days = adverse_event_days(sched, arm, pp_all.exposure, stream(Stage.ADVERSE))
+        draws = [e.dropout_draw for e in batch]
+        dropout = self.dropout(protocol, arm, planned,
+                               None if any(d is None for d in draws) else np.concatenate(draws),
+                               visits, ae_days, days)
+        observed = days[None, :] <= dropout[:, None]
+        visits = visits.with_conduct(observed, conduct.rescue_visits(
+            visits.sledai, observed, protocol.conduct.rescue_sledai_increase))
+        ae = events_before(ae_days, dropout)
+        c = protocol.analysis
+        per_trial = [n for n in protocol.endpoint.all if CATALOG[n].kind == "continuous"
+                     and c.missing_continuous == "multiple-imputation"]
+        together = compute_endpoints(
+            [n for n in protocol.endpoint.all if n not in per_trial], visits,
+            EndpointContext(protocol.endpoint.week, c.missing, c.missing_continuous, arm, ae))
         out: list[Outcomes] = []
-        start = 0
-        for e, pp, eff, ps in zip(batch, pps, effects, sets, strict=True):
-            traj = _slice_trajectory(traj_all, slice(start, start + e.n))
-            start += e.n
-            factor = (entry_flare_factor(days, pp.entry_flare, params)
-                      * flare_factor(days, traj["X"], params,
-                                     e.streams.patients(Stage.FLARES, e.ids)))
-            visits = record_visits(e.cohort, traj, factor, e.dropout_day,
-                                   e.streams.patients(Stage.VISITS, e.ids), eff.assessor)
-            ae_days = adverse_event_days(sched, e.arm, pp.exposure,
-                                         e.streams.patients(Stage.ADVERSE, e.ids))
-            dropout = self.dropout(protocol, e, visits, ae_days, days)
-            observed = days[None, :] <= dropout[:, None]
-            visits = visits.with_conduct(observed, conduct.rescue_visits(
-                visits.sledai, observed, protocol.conduct.rescue_sledai_increase))
-            ae = events_before(ae_days, dropout)
+        bounds = np.cumsum([0, *sizes])
+        for i, (e, pp, eff, ps) in enumerate(zip(batch, pps, effects, sets, strict=True)):
+            rows = slice(int(bounds[i]), int(bounds[i + 1]))
+            rec = visits.take(rows)
+            mine = ae.iloc[rows].reset_index(drop=True)
             ctx = EndpointContext(
-                protocol.endpoint.week, protocol.analysis.missing,
-                protocol.analysis.missing_continuous, e.arm, ae,
+                protocol.endpoint.week, c.missing, c.missing_continuous, e.arm, mine,
                 lambda name, e=e: e.streams.generator(Stage.IMPUTATION,
                                                       list(CATALOG).index(name)))
-            endpoints = compute_endpoints(protocol.endpoint.all, visits, ctx)
+            alone = compute_endpoints(per_trial, rec, ctx) if per_trial else {}
+            endpoints = {n: alone[n] if n in alone else together[n].take(rows)
+                         for n in protocol.endpoint.all}
             resp = endpoints[protocol.endpoint.primary].value == 1.0
-            out.append(Outcomes(resp, MechanisticDetail(pp, traj, visits, ae, eff, ps),
-                                endpoints=endpoints, dropout_day=dropout))
+            out.append(Outcomes(resp, MechanisticDetail(
+                pp, _slice_trajectory(traj_all, rows), rec, mine, eff, ps),
+                endpoints=endpoints, dropout_day=dropout[rows]))
         return out
 
     @staticmethod
-    def dropout(protocol: Protocol, e: Enrolled, visits: VisitRecords,
-                ae_days: pd.DataFrame, days: np.ndarray) -> np.ndarray:
-        """Dropout days under the protocol's ``[conduct]`` (the enrolment draw when the
-        hazard does not depend on what happens in the trial)."""
+    def dropout(protocol: Protocol, arm: np.ndarray, planned: np.ndarray,
+                draw: np.ndarray | None, visits: VisitRecords, ae_days: pd.DataFrame,
+                days: np.ndarray) -> np.ndarray:
+        """Dropout days under the protocol's ``[conduct]``: the enrolment's ``planned`` days
+        when the hazard does not depend on what happens in the trial, else from the
+        enrolment's unit-exponential ``draw`` (arrays over patients)."""
         c = protocol.conduct
         mult = conduct.activity_multiplier(c.dropout, c.dropout_activity, visits.sledai,
                                            visits.latent["activity"])
-        if (mult is None and c.dropout_after_adverse_event == 1.0) or e.dropout_draw is None:
-            return e.dropout_day
-        return conduct.dropout_days(e.dropout_draw, conduct.arm_hazard(protocol, e.arm),
-                                    days, mult,
+        if (mult is None and c.dropout_after_adverse_event == 1.0) or draw is None:
+            return planned
+        return conduct.dropout_days(draw, conduct.arm_hazard(protocol, arm), days, mult,
                                     ae_days.to_numpy().min(axis=1),
                                     c.dropout_after_adverse_event)

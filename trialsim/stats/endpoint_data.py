@@ -58,10 +58,14 @@ class EndpointData:
 
     def head(self, m: int) -> EndpointData:
         """The same endpoint for the first ``m`` patients (a trial of ``m``: power curves)."""
-        def cut(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else a[:m]
+        return self.take(slice(0, m))
 
-        return EndpointData(self.name, self.kind, self.value[:m], cut(self.event),
+    def take(self, rows: slice) -> EndpointData:
+        """The same endpoint for the patients ``rows`` (one replicate of a scored batch)."""
+        def cut(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[rows]
+
+        return EndpointData(self.name, self.kind, self.value[rows], cut(self.event),
                             cut(self.baseline), cut(self.repeated), self.weeks,
-                            None if self.imputations is None else self.imputations[:, :m],
+                            None if self.imputations is None else self.imputations[:, rows],
                             higher_is_better=self.higher_is_better)
