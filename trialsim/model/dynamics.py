@@ -42,10 +42,11 @@ sink), so off drug their signal falls below baseline and they shrink back: IL-2 
 is the homeostat, and under continued dosing the same sink blunts exposure (tachyphylaxis).
 
 Integration (:mod:`trialsim.model.kernel`, compiled with numba): steps of 6 hours, each a
-second-order Strang splitting of exact (or Padé-exact) flows of the single equations, with
+second-order operator splitting (a Strang composition in which Treg are driven by the mean
+IL-2 signal of each half step) of exact (or Padé-exact) flows of the single equations, with
 30-minute PK sub-steps only where drug is on board. Unconditionally stable and positivity
-preserving; within 1% of a tight LSODA solution of the same equations for SLE regimens,
-1.5% in the first days of a cGVHD-host expansion (:mod:`trialsim.model.reference`;
+preserving; within 0.5% of a tight LSODA solution of the same equations for the He 2020
+regimen, about 1% in the first days of a cGVHD-host expansion (:mod:`trialsim.model.reference`;
 ``make bench`` measures it).
 """
 
