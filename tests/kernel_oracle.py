@@ -1,8 +1,10 @@
 """The integration scheme of trialsim/model/kernel.py written plainly in numpy: the oracle
 that the compiled kernel must equal to ~1e-10 (tests/test_kernel.py).
 
-It follows the scheme as documented (Strang splitting of 6-hour steps, 30-minute PK
-sub-steps in the receptor piece, Padé(2,2) logistic steps), vectorised over patients and
+It follows the scheme as documented (symmetric splitting of 6-hour steps, 30-minute PK
+sub-steps in the receptor piece, Treg driven by the mean signal of the adjacent receptor
+half, the IL-2 sink of the second half at R and D extrapolated to the step's end, Padé(2,2)
+logistic steps), vectorised over patients and
 with none of the kernel's rewrites (blocks of lanes, shared divisions, the work array), so
 an algebra slip in the kernel shows as a difference.
 """
@@ -22,12 +24,16 @@ def _pade_exp_neg(z: np.ndarray) -> np.ndarray:
 
 
 def _logistic(x: np.ndarray, target: np.ndarray, rate: float, tau: float) -> np.ndarray:
-    t = np.maximum(target, 1e-3)
-    return t / (1.0 + (t / x - 1.0) * _pade_exp_neg(rate * t * tau))
+    return target / (1.0 + (target / x - 1.0) * _pade_exp_neg(rate * target * tau))
 
 
 def _relax(x, target, rate, tau):
     return target + (x - target) * np.exp(-rate * tau)
+
+
+def _relax_mean(x, target, rate, tau):
+    """The mean of the relaxation over [0, tau]."""
+    return target + (x - target) * (1.0 - np.exp(-rate * tau)) / (rate * tau)
 
 
 def run(arm, conc, pat, pop, soc_mid, domain_rate, sample_step):
@@ -52,26 +58,31 @@ def run(arm, conc, pat, pop, soc_mid, domain_rate, sample_step):
     out_y = np.empty((n, v, domain_rate.size))
 
     def receptors(S, K, R, D, j, half):
+        """S and K after the half step, and the mean of S over it."""
         sink = np.maximum(1.0 + g["treg_sink"] * (R - 1.0) + g["desens_sink"] * D, 0.2)
         on = arm_doses[arm, j]
         il2 = c_endo / sink
         occ_k = il2 / (il2 + g["ec50_k"])
         o_r = il2 / (il2 + g["ec50_r"])
         S_new = _relax(S, o_r, g["k_s"], h)
+        S_mean = _relax_mean(S, o_r, g["k_s"], h)
         if on.any():
             sub = conc[arm[on], j, half * m // 2:(half + 1) * m // 2]      # (on, m/2)
             exo = c["exposure"][on, None] * sub
             il2_q = (exo + c_endo[on, None]) / sink[on, None]
             s = S[on]
+            means = []
             for q in range(m // 2):
                 o = il2_q[:, q] / (il2_q[:, q] + g["ec50_r"])
+                means.append(_relax_mean(s, o, g["k_s"], dt / m))
                 s = _relax(s, o, g["k_s"], dt / m)
             S_new[on] = s
+            S_mean[on] = np.mean(means, axis=0)
             occ_k[on] = (il2_q / (il2_q + g["ec50_k"])).mean(axis=1)
             peak[on] = np.maximum(peak[on], exo.max(axis=1))
             auc[on] += exo.sum(axis=1) * (dt / m)
         target = 1.0 + g["effector_gain"] * (occ_k - occ_k0) / (1.0 - occ_k0)
-        return S_new, _logistic(K, target, g["k_k"], h)
+        return S_new, _logistic(K, target, g["k_k"], h), S_mean
 
     def treg(R, S):
         d = (S - occ_r0) / (1.0 - occ_r0)
@@ -95,9 +106,10 @@ def run(arm, conc, pat, pop, soc_mid, domain_rate, sample_step):
             out_y[:, col] = Y
         if j == n_steps:
             break
-        S, K = receptors(S, K, R, D, j, 0)
+        R0, D0 = R, D
+        S, K, S_mean = receptors(S, K, R, D, j, 0)
         D = _relax(D, np.maximum(R - 1.0, 0.0), g["k_d"], h)
-        R = treg(R, S)
+        R = treg(R, S_mean)
         F, H = helpers(F, H, X, R)
         P = _relax(P, F, g["k_p"], h)
         A = _relax(A, g["f_ll"] + (1 - g["f_ll"]) * P, g["k_a"], h)
@@ -107,9 +119,9 @@ def run(arm, conc, pat, pop, soc_mid, domain_rate, sample_step):
         A = _relax(A, g["f_ll"] + (1 - g["f_ll"]) * P, g["k_a"], h)
         P = _relax(P, F, g["k_p"], h)
         F, H = helpers(F, H, X, R)
-        R = treg(R, S)
+        S, K, S_mean = receptors(S, K, R + (R - R0), D + (D - D0), j, 1)
+        R = treg(R, S_mean)
         D = _relax(D, np.maximum(R - 1.0, 0.0), g["k_d"], h)
-        S, K = receptors(S, K, R, D, j, 1)
         r_max, k_max = np.maximum(r_max, R), np.maximum(k_max, K)
         f_min, h_min = np.minimum(f_min, F), np.minimum(h_min, H)
     return (out, out_y, np.column_stack([peak, auc]),

@@ -67,17 +67,19 @@ def reference_case():
 
 
 def test_kernel_agrees_with_the_reference_solution(reference_case) -> None:
-    """Issue 9: every state within 1% of LSODA (rtol 1e-8) on the same equations, where the
-    first-order splitting of the former integrator was 2-3% off in Treg."""
+    """Issue 9: every state within 0.5% of LSODA (rtol 1e-8) on the same equations. The
+    first-order splitting of the former integrator was 2-3% off in Treg; the plain Strang
+    composition (Treg driven by the signal at the step's middle) 0.51% in Treg and 0.63% in
+    D here; Treg driven by the mean signal of each half step 0.15% and 0.24%."""
     sched, arm, pp, days, ref = reference_case
     got = simulate(sched, arm, pp, DEFAULT_PARAMETERS, days)
     for name in dyn.STATES:
         r, g = ref[name], got[name]
-        if name == "D":   # starts at 0: measure it in units of baseline Treg
-            assert np.max(np.abs(g - r)) < 0.01 * np.max(r), name
+        if name == "D":   # starts at 0: measure it in units of its largest value
+            assert np.max(np.abs(g - r)) < 0.005 * np.max(r), name
         else:
-            assert _rel_error(g, r) < 0.01, (name, _rel_error(g, r))
-    assert _rel_error(got.Y, ref.Y) < 0.01
+            assert _rel_error(g, r) < 0.005, (name, _rel_error(g, r))
+    assert _rel_error(got.Y, ref.Y) < 0.005
     treated = arm == 1
     assert _rel_error(got.exposure_auc[treated], ref.exposure_auc[treated]) < 0.01
     np.testing.assert_array_equal(got["R"][~treated], 1.0)
@@ -142,3 +144,25 @@ def test_no_patients_gives_empty_trajectories() -> None:
     traj = simulate([PLACEBO], np.zeros(0, dtype=int), pp, DEFAULT_PARAMETERS,
                     np.array([0.0, 7.0]))
     assert traj["R"].shape == (0, 2) and traj.Y.shape[:2] == (0, 2)
+
+
+def test_negative_treg_target_follows_the_equations() -> None:
+    """Issue 9: in high-gain patients the Treg target 1 + g·(S − S0)/(1 − S0) falls below 0
+    after an on-phase (expanded Treg consume IL-2, the signal drops under its baseline). The
+    kernel used to floor it at 1e-3, which kept Treg 1.4% (target −0.10) and 3.0% (−0.19)
+    above the reference in the off-phase; integrated as the equation says, within 0.25%."""
+    pp = _patients(2, seed=5)
+    pp = type(pp)(**{**{k: getattr(pp, k) for k in pp.__dataclass_fields__},
+                     "treg_gain": np.full(2, 14.0), "exposure": np.full(2, 1.35),
+                     "il2_deficiency": np.array([0.83, 1.0])})
+    arm = np.ones(2, dtype=int)
+    days = np.arange(0.0, 21.01, 0.25)
+    sched = [PLACEBO, dose_schedule(HE2020, 21.0)]
+    ref = simulate_reference(sched, arm, pp, DEFAULT_PARAMETERS, days)
+    c_endo = DEFAULT_PARAMETERS.endogenous_il2_pm * pp.il2_deficiency[:, None]
+    s0 = c_endo / (c_endo + DEFAULT_PARAMETERS.ec50_treg_pm)
+    target = 1.0 + 14.0 * (ref["S"] - s0) / (1.0 - s0)
+    assert (target.min(axis=1) < -0.05).all()   # the case is exercised
+    got = simulate(sched, arm, pp, DEFAULT_PARAMETERS, days)
+    off = days >= 14.0
+    assert _rel_error(got["R"][:, off], ref["R"][:, off]) < 0.005

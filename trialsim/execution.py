@@ -80,6 +80,17 @@ def _ready() -> int:
     return os.getpid()
 
 
+def _preload() -> None:
+    """Import what a replicate task runs and load the compiled model kernel in this process,
+    so that forked workers inherit them instead of each importing and loading them (about a
+    second per worker). Only the one-thread kernel is loaded: no thread exists at the fork."""
+    import trialsim.design.replicates  # noqa: F401  (the task functions and their imports)
+    import trialsim.design.sizes  # noqa: F401
+    from trialsim.model.dynamics import warm_up
+
+    warm_up()
+
+
 class _Windowed(Backend):
     """Shared logic of pool backends: a bounded window of submitted tasks."""
 
@@ -133,7 +144,10 @@ class Processes(_Windowed):
         from concurrent.futures import ProcessPoolExecutor
 
         methods = multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+        fork = "fork" in methods
+        ctx = multiprocessing.get_context("fork" if fork else None)
+        if fork:
+            _preload()
         self.workers = workers
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
         # Start every worker now, before any progress-bar thread exists: forking a process

@@ -80,7 +80,9 @@ def grade_scores(b: np.ndarray, z: np.ndarray, new_threshold: np.ndarray) -> np.
 def grades(scores: np.ndarray, involved0: np.ndarray) -> np.ndarray:
     """Letter grades as integers (n, v, 8): A/B/C by cut-points; below C a domain is D when
     involved at baseline or at any earlier visit, else E."""
-    g = np.select([scores >= 3.0, scores >= 2.0, scores >= 1.0], [A, B, C], default=E)
+    # Cut-points passed: 0 → E, 1 → C, 2 → B, 3 → A.
+    passed = ((scores >= 1.0).astype(np.int8) + (scores >= 2.0) + (scores >= 3.0))
+    g = np.where(passed > 0, passed + 1, E).astype(np.int8)
     ever = involved0[:, None, :] | (np.maximum.accumulate(g, axis=1) >= C)
     return np.where((g == E) & ever, D, g).astype(np.int8)
 

@@ -135,11 +135,14 @@ def record_visits(cohort: Cohort, traj: Trajectory, clinical_factor: np.ndarray,
     pts = cohort.columns
     after = np.reshape(assessor, (-1, 1))                          # (1 or n, 1)
     judged = np.where(traj.days[None, :] > 0, after, 1.0) * clinical_factor
-    z = traj.Y[:, :, sledai.DOMAIN_INDEX] * judged[:, :, None]     # (n, v, 24)
-    u = rng.random((n, 1, base.shape[1]))
+    zdom = traj.Y * judged[:, :, None]                             # (n, v, 9)
+    z = np.take(zdom, sledai.DOMAIN_INDEX, axis=2)                 # (n, v, 24)
+    u = np.array(rng.random((n, 1, base.shape[1])))
     u[:, :, _RENAL] = u[:, :, _RENAL][:, :, :1]
     w = rng.exponential(_NEW_THRESHOLD_MEAN, (n, 1, base.shape[1])) / DESCRIPTOR_PREVALENCE
-    active = np.where(base[:, None, :], z > u, z > 1.0 + w)
+    # Present at baseline: active while above its resolution threshold; absent: active
+    # while above its appearance threshold.
+    active = z > np.where(base[:, None, :], u, 1.0 + w)
 
     dsdna = np.asarray(pts["anti_dsdna0"], dtype=float)[:, None] * traj["A"]
     c3_0 = np.asarray(pts["c3_0"], dtype=float)[:, None]
@@ -150,7 +153,6 @@ def record_visits(cohort: Cohort, traj: Trajectory, clinical_factor: np.ndarray,
     active[:, 0, :] = base                                         # baseline is as screened
 
     domains0 = sledai.domain_any(base & sledai.CLINICAL)           # (n, 9)
-    zdom = traj.Y * judged[:, :, None]                             # (n, v, 9)
     zdom[:, 0, :] = 1.0
     weights = domains0[:, None, :].astype(float)
     has = weights.sum(axis=2) > 0

@@ -42,10 +42,11 @@ sink), so off drug their signal falls below baseline and they shrink back: IL-2 
 is the homeostat, and under continued dosing the same sink blunts exposure (tachyphylaxis).
 
 Integration (:mod:`trialsim.model.kernel`, compiled with numba): steps of 6 hours, each a
-second-order Strang splitting of exact (or Padé-exact) flows of the single equations, with
+second-order operator splitting (a Strang composition in which Treg are driven by the mean
+IL-2 signal of each half step) of exact (or Padé-exact) flows of the single equations, with
 30-minute PK sub-steps only where drug is on board. Unconditionally stable and positivity
-preserving; within 1% of a tight LSODA solution of the same equations for SLE regimens,
-1.5% in the first days of a cGVHD-host expansion (:mod:`trialsim.model.reference`;
+preserving; within 0.5% of a tight LSODA solution of the same equations for the He 2020
+regimen, about 1% in the first days of a cGVHD-host expansion (:mod:`trialsim.model.reference`;
 ``make bench`` measures it).
 """
 
@@ -56,7 +57,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trialsim.errors import ModelError
-from trialsim.model.parameters import ModelParameters
+from trialsim.model.parameters import DEFAULT_PARAMETERS, ModelParameters
 from trialsim.model.pk import concentration
 from trialsim.model.variability import PatientParameters
 from trialsim.regimen import DoseSchedule
@@ -162,3 +163,20 @@ def simulate(
     extremes = {"R_max": ext[:, 0], "K_max": ext[:, 1], "F_min": ext[:, 2],
                 "H_min": ext[:, 3]}
     return Trajectory(sample_days, states, out_y, stat[:, 0], stat[:, 1], extremes)
+
+
+def warm_up() -> None:
+    """Load the compiled one-thread kernel now (from numba's cache, or compile it), by
+    integrating one untreated patient for a day. Pool backends call it before forking their
+    workers, so each worker starts with the kernel in memory instead of loading it itself."""
+    from trialsim.regimen import dose_schedule
+
+    p = DEFAULT_PARAMETERS
+    one = np.ones(1)
+    patients = PatientParameters(
+        exposure=one, il2_deficiency=one * p.il2_deficiency, treg_gain=one * p.treg_gain,
+        tfh_suppression=one * p.tfh_suppression, th17_suppression=one * p.th17_suppression,
+        soc_effect=one * p.soc_effect, entry_flare=one * p.entry_flare,
+        site=np.zeros(1, dtype=np.int64))
+    simulate([dose_schedule(None, 1.0)], np.zeros(1, dtype=np.int64), patients, p,
+             np.array([0.0, 1.0]))

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 
@@ -82,8 +83,18 @@ def draw_parameter_set(rng: np.random.Generator, params: ModelParameters) -> Par
 
 def apply_parameter_set(pp: PatientParameters, ps: ParameterSet) -> PatientParameters:
     """Patient parameters of a trial whose population values are the member ``ps``."""
-    if ps == POINT:
+    return apply_parameter_sets(pp, [ps], np.zeros(len(pp), dtype=np.int64))
+
+
+def apply_parameter_sets(pp: PatientParameters, sets: Sequence[ParameterSet],
+                         trial: np.ndarray) -> PatientParameters:
+    """:func:`apply_parameter_set` for the patients of several trials at once (patient
+    ``i`` in trial ``trial[i]``, whose member is ``sets[trial[i]]``); a multiplier of 1
+    (the point values) leaves a value exactly as it is."""
+    if all(ps == POINT for ps in sets):
         return pp
-    return replace(pp, treg_gain=pp.treg_gain * ps.treg_gain,
-                   tfh_suppression=pp.tfh_suppression * ps.helper_scale,
-                   th17_suppression=pp.th17_suppression * ps.helper_scale)
+    gain = np.array([ps.treg_gain for ps in sets])[trial]
+    helper = np.array([ps.helper_scale for ps in sets])[trial]
+    return replace(pp, treg_gain=pp.treg_gain * gain,
+                   tfh_suppression=pp.tfh_suppression * helper,
+                   th17_suppression=pp.th17_suppression * helper)

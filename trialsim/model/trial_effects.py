@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 
@@ -113,7 +114,19 @@ def draw_trial_effect(rng: np.random.Generator, params: ModelParameters) -> Tria
 
 def apply_trial_effect(pp: PatientParameters, effect: TrialEffect) -> PatientParameters:
     """Patient parameters of a trial with ``effect`` (entry flare and SoC effect scaled)."""
-    if effect.s == 0.0:
+    return apply_trial_effects(pp, [effect], np.zeros(len(pp), dtype=np.int64))
+
+
+def apply_trial_effects(pp: PatientParameters, effects: Sequence[TrialEffect],
+                        trial: np.ndarray) -> PatientParameters:
+    """:func:`apply_trial_effect` for the patients of several trials at once: patient ``i``
+    belongs to trial ``trial[i]``, whose effect is ``effects[trial[i]]``. Patients of a
+    trial with the typical effect (s = 0) keep their values unchanged."""
+    on = np.array([e.s != 0.0 for e in effects])[trial]
+    if not on.any():
         return pp
-    return replace(pp, entry_flare=pp.entry_flare * effect.entry,
-                   soc_effect=np.minimum(pp.soc_effect * effect.soc, SOC_CAP))
+    entry = np.array([e.entry for e in effects])[trial]
+    soc = np.array([e.soc for e in effects])[trial]
+    return replace(pp, entry_flare=np.where(on, pp.entry_flare * entry, pp.entry_flare),
+                   soc_effect=np.where(on, np.minimum(pp.soc_effect * soc, SOC_CAP),
+                                       pp.soc_effect))

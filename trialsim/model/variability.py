@@ -9,6 +9,7 @@ noted; the tests check they keep every parameter positive and finite.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,13 +42,23 @@ class PatientParameters:
     def __len__(self) -> int:
         return int(self.exposure.size)
 
+    def take(self, rows: slice) -> PatientParameters:
+        """The parameters of patients ``rows``."""
+        return PatientParameters(**{k: getattr(self, k)[rows] for k in self.__dataclass_fields__})
+
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame({k: getattr(self, k) for k in self.__dataclass_fields__})
 
 
+def site_effects(spec: ModelSpec, rng: Any) -> np.ndarray:
+    """One trial's between-site multipliers of the standard-of-care effect, (sites,)."""
+    return np.exp(spec.site_sd * rng.standard_normal(spec.sites))
+
+
 def sample_patient_parameters(
     severity: np.ndarray, params: ModelParameters, spec: ModelSpec, rng: np.random.Generator,
-    site_rng: np.random.Generator | None = None,
+    site_rng: np.random.Generator | None = None, *,
+    site_table: np.ndarray | None = None, trial: np.ndarray | None = None,
 ) -> PatientParameters:
     """Draw per-patient parameters for patients of latent severity ``severity`` (SD units).
 
@@ -59,6 +70,8 @@ def sample_patient_parameters(
 
     ``rng`` draws per patient (a :class:`~trialsim.streams.PatientStream` in a trial);
     ``site_rng`` (default ``rng``) draws the between-site effects, which belong to the trial.
+    Patients of several trials at once: ``site_table`` (trials, sites) holds each trial's
+    :func:`site_effects` and ``trial`` each patient's trial.
     """
     n = severity.size
     z = np.clip(severity, -3, 3)
@@ -67,7 +80,10 @@ def sample_patient_parameters(
         return np.exp(shift + _SD[key] * rng.standard_normal(n) - 0.5 * _SD[key] ** 2)
 
     site = rng.integers(0, spec.sites, n)
-    site_effect = np.exp(spec.site_sd * (site_rng or rng).standard_normal(spec.sites))[site]
+    if site_table is not None and trial is not None:
+        site_effect = site_table[trial, site]
+    else:
+        site_effect = site_effects(spec, site_rng or rng)[site]
     helper = lognormal("helper")
     # soc_effect is a fraction of drive removed; keep it below 0.9 for any draw.
     soc = np.minimum(params.soc_effect * lognormal("soc") * site_effect, 0.9)

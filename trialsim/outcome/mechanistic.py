@@ -35,15 +35,16 @@ from trialsim.model.flares import entry_flare_factor, flare_factor
 from trialsim.model.parameter_ensemble import (
     POINT,
     ParameterSet,
-    apply_parameter_set,
+    apply_parameter_sets,
     draw_parameter_set,
 )
 from trialsim.model.trial_effects import (
     TrialEffect,
-    apply_trial_effect,
+    apply_trial_effects,
     draw_trial_effect,
     trial_effect,
 )
+from trialsim.model.variability import site_effects
 from trialsim.outcome.base import Enrolled, OutcomeModel, Outcomes
 from trialsim.protocol import Protocol
 from trialsim.regimen import DoseSchedule, dose_schedule
@@ -66,12 +67,6 @@ class MechanisticDetail:
 def schedules(protocol: Protocol) -> list[DoseSchedule]:
     """Each arm's dose schedule over the trial horizon, in arm order."""
     return [dose_schedule(a.regimen, protocol.horizon_days) for a in protocol.arms]
-
-
-def _concat_parameters(parts: Sequence[PatientParameters]) -> PatientParameters:
-    names = PatientParameters.__dataclass_fields__
-    return PatientParameters(**{k: np.concatenate([getattr(p, k) for p in parts])
-                                for k in names})
 
 
 def _slice_trajectory(traj: Trajectory, sl: slice) -> Trajectory:
@@ -117,24 +112,26 @@ class MechanisticOutcome(OutcomeModel):
         params = self.params
         effects = [self.effect(protocol, e) for e in batch]
         sets = [self.parameter_set(protocol, e) for e in batch]
-        pps = [apply_parameter_set(apply_trial_effect(
-            sample_patient_parameters(e.cohort.columns["severity"], params,
-                                      protocol.model,
-                                      e.streams.patients(Stage.PARAMETERS, e.ids),
-                                      site_rng=e.streams.generator(Stage.SITES)), eff), ps)
-               for e, eff, ps in zip(batch, effects, sets, strict=True)]
         sched = schedules(protocol)
         days = np.asarray(protocol.visits.days)
         sizes = [e.n for e in batch]
+        trial = np.repeat(np.arange(len(batch)), sizes)
         arm = np.concatenate([e.arm for e in batch])
-        pp_all = _concat_parameters(pps)
-        traj_all = simulate(sched, arm, pp_all, params, days)
-        # Everything after the integration is elementwise over patients with patient-keyed
-        # draws, so the batch is scored as one array (the same values, patient by patient,
-        # as scoring each replicate alone) and split into replicates at the end.
+
+        # Every patient-level step below is elementwise over patients with patient-keyed
+        # draws, so the batch is handled as one array (the same values, patient by patient,
+        # as each replicate alone) and split into replicates at the end.
         def stream(stage: Stage) -> StackedStream:
             return StackedStream([e.streams.patients(stage, e.ids) for e in batch])
 
+        pp_all = sample_patient_parameters(
+            np.concatenate([e.cohort.columns["severity"] for e in batch]), params,
+            protocol.model, stream(Stage.PARAMETERS),
+            site_table=np.stack([site_effects(protocol.model,
+                                              e.streams.generator(Stage.SITES))
+                                 for e in batch]), trial=trial)
+        pp_all = apply_parameter_sets(apply_trial_effects(pp_all, effects, trial), sets, trial)
+        traj_all = simulate(sched, arm, pp_all, params, days)
         factor = (entry_flare_factor(days, pp_all.entry_flare, params)
                   * flare_factor(days, traj_all["X"], params, stream(Stage.FLARES)))
         planned = np.concatenate([e.dropout_day for e in batch])
@@ -158,10 +155,11 @@ class MechanisticOutcome(OutcomeModel):
             EndpointContext(protocol.endpoint.week, c.missing, c.missing_continuous, arm, ae))
         out: list[Outcomes] = []
         bounds = np.cumsum([0, *sizes])
-        for i, (e, pp, eff, ps) in enumerate(zip(batch, pps, effects, sets, strict=True)):
+        ae_any = ae.to_numpy()
+        for i, (e, eff, ps) in enumerate(zip(batch, effects, sets, strict=True)):
             rows = slice(int(bounds[i]), int(bounds[i + 1]))
             rec = visits.take(rows)
-            mine = ae.iloc[rows].reset_index(drop=True)
+            mine = pd.DataFrame(ae_any[rows], columns=ae.columns)
             ctx = EndpointContext(
                 protocol.endpoint.week, c.missing, c.missing_continuous, e.arm, mine,
                 lambda name, e=e: e.streams.generator(Stage.IMPUTATION,
@@ -171,7 +169,7 @@ class MechanisticOutcome(OutcomeModel):
                          for n in protocol.endpoint.all}
             resp = endpoints[protocol.endpoint.primary].value == 1.0
             out.append(Outcomes(resp, MechanisticDetail(
-                pp, _slice_trajectory(traj_all, rows), rec, mine, eff, ps),
+                pp_all.take(rows), _slice_trajectory(traj_all, rows), rec, mine, eff, ps),
                 endpoints=endpoints, dropout_day=dropout[rows]))
         return out
 
