@@ -27,6 +27,7 @@ while results are yielded in chunk order.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -89,6 +90,10 @@ def _preload() -> None:
     from trialsim.model.dynamics import warm_up
 
     warm_up()
+    # What exists now lives as long as the workers: keep it out of their garbage
+    # collections (and its pages shared with this process), as the gc docs advise for
+    # fork-based pools.
+    gc.freeze()
 
 
 class _Windowed(Backend):

@@ -114,12 +114,17 @@ class PatientStream(_PatientDraws):
         self.ids = np.arange(ids) if np.ndim(ids) == 0 else np.asarray(ids, dtype=np.int64)
         self.n = int(self.ids.size)
         self._block, self._row = np.divmod(self.ids, BLOCK)
-        self._needed, where = np.unique(self._block, return_inverse=True)
-        self._where = where.ravel()
         # A block's generator fills rows in order, so drawing only up to the last row
         # anybody needs gives those rows the values a full BLOCK-row draw gives them.
-        self._rows = np.zeros(self._needed.size, dtype=np.int64)
-        np.maximum.at(self._rows, self._where, self._row + 1)
+        if self.n and self._block.min() == self._block.max():     # one block: the usual
+            self._needed = self._block[:1].copy()
+            self._where = np.zeros(self.n, dtype=np.int64)
+            self._rows = np.array([self._row.max() + 1])
+        else:
+            self._needed, where = np.unique(self._block, return_inverse=True)
+            self._where = where.ravel()
+            self._rows = np.zeros(self._needed.size, dtype=np.int64)
+            np.maximum.at(self._rows, self._where, self._row + 1)
         self._calls = 0
 
     def _blocks(self, method: str, size: int | tuple[int, ...], *args: Any) -> np.ndarray:
