@@ -150,11 +150,8 @@ class PatientStream(_PatientDraws):
                                                                    strict=True)]
         if len(parts) == 1:
             return parts[0][self._row]
-        out = np.empty(shape)
-        for k, part in enumerate(parts):
-            mine = self._where == k
-            out[mine] = part[self._row[mine]]
-        return out
+        start = np.concatenate([[0], np.cumsum(self._rows[:-1])])   # each block's first row
+        return np.concatenate(parts)[start[self._where] + self._row]
 
 
 class StackedStream(_PatientDraws):
