@@ -32,6 +32,9 @@ patients as non-responders.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from trialsim import sledai
@@ -50,9 +53,23 @@ _LLDAS_MAJOR = np.array([d.domain in ("renal", "neuro", "vascular", "serosal")
                          or d.name == "fever" for d in sledai.DESCRIPTORS])
 
 
+def _once(rec: VisitRecords, name: str, compute: Callable[[VisitRecords], Any]) -> Any:
+    """``compute(rec)``, computed once per records object (SRI-4/5/6 and BICLA share the
+    BILAG criterion, both time-to-event endpoints the flares); read-only arrays."""
+    memo = rec.derived
+    if name not in memo:
+        value = compute(rec)
+        for a in value if isinstance(value, tuple) else (value,):
+            a.flags.writeable = False
+        memo[name] = value
+    return memo[name]
+
+
 def _bilag_ok(rec: VisitRecords) -> np.ndarray:
-    g0 = rec.bilag[:, :1, :]
-    return (bilag.new_a(g0, rec.bilag) == 0) & (bilag.new_b(g0, rec.bilag) <= 1)
+    def compute(rec: VisitRecords) -> np.ndarray:
+        g0 = rec.bilag[:, :1, :]
+        return (bilag.new_a(g0, rec.bilag) == 0) & (bilag.new_b(g0, rec.bilag) <= 1)
+    return _once(rec, "bilag_ok", compute)
 
 
 def _pga_ok(rec: VisitRecords) -> np.ndarray:
@@ -91,6 +108,10 @@ def renal_status(rec: VisitRecords) -> tuple[np.ndarray, np.ndarray]:
 def flare_visits(rec: VisitRecords) -> tuple[np.ndarray, np.ndarray]:
     """(flare, severe flare) at each visit (n, v), against the previous observed visit;
     False at baseline and at unobserved visits."""
+    return _once(rec, "flares", _flare_visits)
+
+
+def _flare_visits(rec: VisitRecords) -> tuple[np.ndarray, np.ndarray]:
     n, v = rec.sledai.shape
     flare = np.zeros((n, v), dtype=bool)
     severe = np.zeros((n, v), dtype=bool)

@@ -41,6 +41,8 @@ recomputed from the written tables.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -87,6 +89,13 @@ class VisitRecords:
     @property
     def n(self) -> int:
         return int(self.sledai.shape[0])
+
+    @cached_property
+    def derived(self) -> dict[str, Any]:
+        """Quantities several endpoints derive from these records (flares, BILAG
+        worsening), computed once per records object. A changed copy
+        (:func:`dataclasses.replace`) is a new object and starts empty."""
+        return {}
 
     def week_index(self, week: float) -> int:
         hit = np.flatnonzero(self.weeks == week)
