@@ -210,11 +210,8 @@ def analyse(protocol: Protocol,
                                   endpoints.astype(float))]
     elif isinstance(endpoints, Mapping):
         endpoints = ordered(protocol, endpoints)
-    a = protocol.analysis
-    return analyse_trial(list(endpoints), arm, strata, [x.name for x in protocol.arms],
-                         protocol.arms.index(protocol.control_arm), alpha=a.alpha,
-                         sided=a.sided, multiplicity=a.multiplicity, methods=a.methods,
-                         sequence=a.sequence)
+    return analyse_trial(list(endpoints), arm, strata, *_design(protocol),
+                         **_analysis_plan(protocol))
 
 
 def analyse_many(protocol: Protocol,
@@ -224,12 +221,20 @@ def analyse_many(protocol: Protocol,
     """``[analyse(protocol, e, a, s) for e, a, s in zip(endpoints, arms, strata)]``,
     every endpoint analysed for all the trials at once
     (:func:`trialsim.stats.analysis_batch.analyse_trials`: the same results, vectorised)."""
-    a = protocol.analysis
     return analyse_trials([ordered(protocol, e) for e in endpoints], arms, strata,
-                          [x.name for x in protocol.arms],
-                          protocol.arms.index(protocol.control_arm), alpha=a.alpha,
-                          sided=a.sided, multiplicity=a.multiplicity, methods=a.methods,
-                          sequence=a.sequence)
+                          *_design(protocol), **_analysis_plan(protocol))
+
+
+def _design(protocol: Protocol) -> tuple[list[str], int]:
+    """The arm names and the control arm's index, as the analyses take them."""
+    return [x.name for x in protocol.arms], protocol.arms.index(protocol.control_arm)
+
+
+def _analysis_plan(protocol: Protocol) -> dict[str, Any]:
+    """The protocol's ``[analysis]`` as keyword arguments of the analyses."""
+    a = protocol.analysis
+    return {"alpha": a.alpha, "sided": a.sided, "multiplicity": a.multiplicity,
+            "methods": a.methods, "sequence": a.sequence}
 
 
 def simulate_trials(protocol: Protocol, replicates: Sequence[int],
