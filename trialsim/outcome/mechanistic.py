@@ -155,16 +155,16 @@ class MechanisticOutcome(OutcomeModel):
             EndpointContext(protocol.endpoint.week, c.missing, c.missing_continuous, arm, ae))
         out: list[Outcomes] = []
         bounds = np.cumsum([0, *sizes])
-        ae_any = ae.to_numpy()
+        events = ae.to_numpy()
         for i, (e, eff, ps) in enumerate(zip(batch, effects, sets, strict=True)):
             rows = slice(int(bounds[i]), int(bounds[i + 1]))
             rec = visits.take(rows)
-            mine = pd.DataFrame(ae_any[rows], columns=ae.columns)
-            ctx = EndpointContext(
+            mine = pd.DataFrame(events[rows], columns=ae.columns)
+            alone = compute_endpoints(per_trial, rec, EndpointContext(
                 protocol.endpoint.week, c.missing, c.missing_continuous, e.arm, mine,
                 lambda name, e=e: e.streams.generator(Stage.IMPUTATION,
                                                       list(CATALOG).index(name)))
-            alone = compute_endpoints(per_trial, rec, ctx) if per_trial else {}
+            ) if per_trial else {}
             endpoints = {n: alone[n] if n in alone else together[n].take(rows)
                          for n in protocol.endpoint.all}
             resp = endpoints[protocol.endpoint.primary].value == 1.0
