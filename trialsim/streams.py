@@ -116,15 +116,12 @@ class PatientStream(_PatientDraws):
         self._block, self._row = np.divmod(self.ids, BLOCK)
         # A block's generator fills rows in order, so drawing only up to the last row
         # anybody needs gives those rows the values a full BLOCK-row draw gives them.
-        if self.n and self._block.min() == self._block.max():     # one block: the usual
-            self._needed = self._block[:1].copy()
-            self._where = np.zeros(self.n, dtype=np.int64)
-            self._rows = np.array([self._row.max() + 1])
-        else:
-            self._needed, where = np.unique(self._block, return_inverse=True)
-            self._where = where.ravel()
-            self._rows = np.zeros(self._needed.size, dtype=np.int64)
-            np.maximum.at(self._rows, self._where, self._row + 1)
+        # Blocks are indexed from the lowest one needed; a block nobody is in has 0 rows.
+        first = int(self._block.min()) if self.n else 0
+        self._where = self._block - first
+        self._rows = np.zeros(int(self._where.max()) + 1 if self.n else 0, dtype=np.int64)
+        np.maximum.at(self._rows, self._where, self._row + 1)
+        self._needed = np.arange(first, first + self._rows.size)
         self._calls = 0
 
     def _blocks(self, method: str, size: int | tuple[int, ...], *args: Any) -> np.ndarray:
@@ -146,8 +143,8 @@ class PatientStream(_PatientDraws):
 
     def _draw(self, call: int, method: str, shape: tuple[int, ...], *args: Any) -> np.ndarray:
         parts = [getattr(generator(self.seed, *self.key, call, int(b)), method)(
-            *args, size=(int(rows), *shape[1:])) for b, rows in zip(self._needed, self._rows,
-                                                                   strict=True)]
+            *args, size=(int(rows), *shape[1:])) if rows else np.empty((0, *shape[1:]))
+            for b, rows in zip(self._needed, self._rows, strict=True)]
         if len(parts) == 1:
             return parts[0][self._row]
         start = np.concatenate([[0], np.cumsum(self._rows[:-1])])   # each block's first row
